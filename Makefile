@@ -1,0 +1,46 @@
+# Retention: the commands a newcomer needs. `make demo` and `make test` set up everything themselves.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+RETENTION := $(BIN)/retention
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint up down sql bench bench-ingest clean
+
+install: $(STAMP)
+
+# The venv is rebuilt only when the pinned dependencies change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip==25.3"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: install
+	$(RETENTION) demo
+
+test: install
+	$(BIN)/pytest -n 2 --dist loadfile
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+up: install
+	$(RETENTION) up
+
+down: install
+	$(RETENTION) down
+
+sql: install
+	$(RETENTION) sql --shell
+
+# `make bench NAME=ingest` or `make bench-ingest`: results in var/bench/NAME.json
+bench: install
+	$(RETENTION) bench $(NAME)
+
+bench-%: install
+	$(RETENTION) bench $*
+
+clean:
+	rm -rf var mlruns/mlflow.db mlruns/artifacts

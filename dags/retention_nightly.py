@@ -1,0 +1,57 @@
+"""retention_nightly: the nightly batch run, wiring only (the logic lives in `retention.pipeline`).
+
+ingest -> transform (dbt build) -> validate (Great Expectations, blocking) -> train_churn ->
+train_recommender -> score -> intervene -> publish
+
+The run date is the `run_date` param when given, else the run's logical date: the start of the daily
+data interval, i.e. the day whose events are ingested.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import Param, chain, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+STEPS = ("ingest", "transform", "validate", "train_churn", "train_recommender", "score", "intervene", "publish")
+# A failed data-quality gate is not transient: retrying it only delays the alert.
+NO_RETRY = {"validate"}
+
+
+def pipeline_task(step: str):
+    @task(task_id=step, retries=0 if step in NO_RETRY else 2, retry_delay=dt.timedelta(minutes=2))
+    def run(**context) -> dict:
+        from retention.pipeline import run_step
+
+        when = context.get("logical_date") or context["dag_run"].run_after
+        return run_step(step, context["params"], when.date())
+
+    return run()
+
+
+@dag(
+    dag_id="retention_nightly",
+    description="Ingest events, build features, gate, train, score users and write intervention lists",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["retention"],
+    params={
+        "run_date": Param(None, type=["null", "string"], format="date",
+                          description="Day to process (YYYY-MM-DD); empty = the run's logical date"),
+        "data_dir": Param(None, type=["null", "string"],
+                          description="Folder of event files in the data contract; empty = paths.data_dir"),
+        "churn_model": Param(None, type=["null", "string"], enum=[None, "logistic"],
+                             description="Churn model to train; empty = churn.model from retention.yaml"),
+        "recommender": Param(None, type=["null", "string"], enum=[None, "popularity"],
+                             description="Recommender to train; empty = recommender.model"),
+    },
+)
+def retention_nightly():
+    chain(*[pipeline_task(step) for step in STEPS])
+
+
+retention_nightly()

@@ -1,0 +1,4 @@
+select
+    user_id,
+    signup_ts
+from {{ source('raw', 'users') }}

@@ -1,0 +1,1 @@
+"""Adapters that turn public datasets into the data contract (`retention.contract.ContractFrames`)."""

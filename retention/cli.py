@@ -1,0 +1,187 @@
+"""The `retention` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from retention.config import load_config
+
+app = typer.Typer(help="Retention: nightly churn scores, recommendations and intervention lists.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+console = Console()
+
+DataOption = Annotated[Path | None, typer.Option("--data", help="Folder of files in the data contract "
+                                                 "(or a MovieLens folder); default: paths.data_dir")]
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+@app.command()
+def simulate(
+    users: Annotated[int | None, typer.Option(help="Number of users")] = None,
+    items: Annotated[int | None, typer.Option(help="Number of items")] = None,
+    days: Annotated[int | None, typer.Option(help="Days of history")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed")] = None,
+    start: Annotated[str | None, typer.Option(help="First simulated day, YYYY-MM-DD")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder; default: paths.data_dir")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+) -> None:
+    """Generate a synthetic product history (events, items, users + a separate ground truth)."""
+    from retention.simulator import SimulationSpec, simulate as run_simulation, write_dataset
+
+    cfg = load_config()
+    sim = cfg.simulation
+    spec = SimulationSpec(
+        users=users or sim.users, items=items or sim.items, days=days or sim.days,
+        seed=sim.seed if seed is None else seed, start_date=dt.date.fromisoformat(start or sim.start_date),
+    )
+    out = out or cfg.paths.data_dir
+    started = time.perf_counter()
+    counts = write_dataset(run_simulation(spec), out, fmt)
+    console.print(f"wrote {counts} to {out} in {time.perf_counter() - started:.1f} s")
+
+
+@app.command()
+def ingest(
+    data: DataOption = None,
+    date: Annotated[str | None, typer.Option(help="Load partitions up to this date (default: all)")] = None,
+) -> None:
+    """Validate event/item/user files against the data contract and load them into the warehouse."""
+    from retention.ingest import ingest as ingest_files
+
+    cfg = load_config()
+    report = ingest_files(cfg.paths.warehouse, data or cfg.paths.data_dir, _date(date))
+    console.print(report)
+
+
+@app.command()
+def run(
+    date: Annotated[str | None, typer.Option(help="Run date YYYY-MM-DD (default: the latest day in the data)")] = None,
+    data: DataOption = None,
+) -> None:
+    """Run the retention_nightly DAG for one date (as `airflow dags test` does) and print the summary."""
+    from retention.ingest import latest_event_date
+    from retention.orchestration import run_dag
+    from retention.summary import print_summary
+
+    cfg = load_config()
+    data_dir = (data or cfg.paths.data_dir).resolve()
+    run_date = _date(date) or latest_event_date(data_dir)
+    run_dag(cfg, run_date, data_dir)
+    print_summary(cfg, run_date, console)
+
+
+@app.command()
+def demo() -> None:
+    """Simulate the demo data set (unless present) and run the nightly DAG for its latest date."""
+    cfg = load_config()
+    if not (cfg.paths.data_dir / "events").exists():
+        simulate(out=cfg.paths.data_dir)
+    run(date=None, data=cfg.paths.data_dir)
+
+
+@app.command()
+def sql(
+    query: Annotated[str | None, typer.Argument(help="SQL to run on the warehouse (read-only)")] = None,
+    shell: Annotated[bool, typer.Option("--shell", help="An interactive read-only SQL shell")] = False,
+) -> None:
+    """Query the warehouse read-only and print the result as a table."""
+    from retention.warehouse import connect
+
+    cfg = load_config()
+    if not shell and not query:
+        raise typer.BadParameter("give a QUERY or --shell")
+    with connect(cfg.paths.warehouse, read_only=True) as con:
+        if query:
+            _print_result(con, query)
+        if shell:
+            _shell(con)
+
+
+def _print_result(con, query: str) -> None:
+    import duckdb
+
+    try:
+        cursor = con.execute(query)
+    except duckdb.Error as error:
+        console.print(f"[red]{error}[/]")
+        return
+    if cursor.description is None:
+        return
+    table = Table(*[column[0] for column in cursor.description])
+    rows = cursor.fetchmany(1000)
+    for row in rows:
+        table.add_row(*["NULL" if v is None else str(v) for v in row])
+    console.print(table)
+    if len(rows) == 1000:
+        console.print("(first 1000 rows)")
+
+
+def _shell(con) -> None:
+    console.print("Read-only SQL on the warehouse; end statements with ';', Ctrl-D to quit. "
+                  "Try: show all tables;")
+    buffer = ""
+    while True:
+        try:
+            line = input("retention> " if not buffer else "     ...> ")
+        except EOFError:
+            console.print()
+            return
+        buffer += line + "\n"
+        if buffer.strip().endswith(";"):
+            _print_result(con, buffer)
+            buffer = ""
+
+
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help="Benchmark name (see `retention bench list`)")],
+    data: Annotated[str | None, typer.Option("--data", help="Data for the benchmark (path or 'sim')")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="JSON results file; default var/bench/NAME.json")] = None,
+) -> None:
+    """Run a benchmark; it prints ratios against a baseline measured in the same run and writes JSON."""
+    from benchmarks import BENCHMARKS, run_benchmark
+
+    if name == "list":
+        for bench_name, doc in BENCHMARKS.items():
+            console.print(f"{bench_name}: {doc}")
+        return
+    cfg = load_config()
+    target = out or cfg.paths.bench_dir / f"{name}.json"
+    results = run_benchmark(name, cfg, data)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results, indent=2, default=str))
+    console.print_json(json.dumps(results, default=str))
+    console.print(f"results written to {target}")
+
+
+@app.command()
+def up() -> None:
+    """Start the Airflow UI and the MLflow UI on 127.0.0.1 (background processes; `retention down` stops them)."""
+    from retention.services import up as start
+
+    for what, where in start(load_config()).items():
+        console.print(f"{what:>8}: [bold]{where}[/]")
+
+
+@app.command()
+def down() -> None:
+    """Stop the services started by `retention up` (by PID)."""
+    from retention.services import down as stop
+
+    stopped = stop(load_config())
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,62 @@
+"""Runs the dbt project (staging -> features) on the warehouse for one cutoff."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from retention.config import PROJECT_ROOT, Config
+
+DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+
+
+class DbtError(RuntimeError):
+    pass
+
+
+def dbt_vars(cfg: Config, run_date: dt.date) -> dict[str, object]:
+    """Features see every event up to the end of the run date: the cutoff is the next midnight (UTC)."""
+    return {
+        "cutoff": (run_date + dt.timedelta(days=1)).isoformat(),
+        "active_days": cfg.features.active_days,
+        "horizon_days": cfg.features.horizon_days,
+    }
+
+
+def dbt_env(cfg: Config) -> dict[str, str]:
+    work = cfg.paths.warehouse.parent / "dbt"
+    return {
+        "RETENTION_WAREHOUSE": str(cfg.paths.warehouse),
+        "DBT_TARGET_PATH": str(work / "target"),
+        "DBT_LOG_PATH": str(work / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DBT_PARTIAL_PARSE": "True",
+    }
+
+
+def run_dbt(cfg: Config, args: list[str], run_date: dt.date | None = None) -> None:
+    """Run the dbt CLI in a subprocess (dbt-duckdb keeps its connection open for the life of a process,
+    which would lock the warehouse for the next step); raise DbtError with dbt's own report."""
+    full = [str(Path(sys.executable).with_name("dbt")), *args,
+            "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+    if run_date is not None:
+        full += ["--vars", json.dumps(dbt_vars(cfg, run_date))]
+    result = subprocess.run(full, env={**os.environ, **dbt_env(cfg)}, text=True, capture_output=True)
+    print(result.stdout, end="")
+    if result.returncode != 0:
+        failures = [line for line in result.stdout.splitlines() if "ERROR" in line or "FAIL" in line]
+        detail = "\n".join(failures[-20:]) or result.stderr[-2000:]
+        raise DbtError(f"dbt {' '.join(args)} failed:\n{detail}")
+
+
+def build_features(cfg: Config, run_date: dt.date) -> None:
+    """`dbt build`: models and their data tests, as of the run date's cutoff."""
+    run_dbt(cfg, ["build"], run_date)
+
+
+def dbt_target_path(cfg: Config) -> Path:
+    return Path(dbt_env(cfg)["DBT_TARGET_PATH"])

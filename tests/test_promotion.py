@@ -1,0 +1,61 @@
+"""The promotion gate on a real MLflow store (SQLite + local artifacts in a temp folder)."""
+
+import datetime as dt
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from retention.warehouse import connect
+from training import tracking
+from training.churn_logistic import FEATURES, LogisticChurnModel
+from training.evaluate import churn_metrics
+from training.promotion import promote_if_better
+
+NAME = "retention-churn-test"
+DAY = dt.date(2026, 8, 1)
+
+
+def churn_frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.poisson(3, size=(n, len(FEATURES))), columns=FEATURES).astype(float)
+    risk = frame["days_since_last_event"] - frame["events_30d"]
+    frame["churned"] = (risk + rng.normal(0, 1, n) > 0).astype(int)
+    return frame
+
+
+def log_candidate(cfg, model) -> str:
+    with mlflow.start_run():
+        return tracking.log_model(model, NAME)
+
+
+def test_only_a_better_candidate_moves_the_champion_alias(platform):
+    cfg = platform
+    tracking.configure(cfg)
+    tracking.use_experiment(cfg, "promotion-test")
+    train, valid = churn_frame(2000, 1), churn_frame(1000, 2)
+
+    def auc(model) -> float:
+        return churn_metrics(valid["churned"].to_numpy(), model.predict_proba(valid))["roc_auc"]
+
+    good = LogisticChurnModel().fit(train)
+    # A model trained on shuffled labels: no better than chance on the same validation data.
+    noise = LogisticChurnModel().fit(train.assign(churned=np.random.default_rng(3).permutation(train["churned"])))
+
+    first = promote_if_better(cfg, NAME, log_candidate(cfg, noise), "roc_auc", auc, DAY)
+    assert first.promoted and first.reason == "no champion yet"
+    second = promote_if_better(cfg, NAME, log_candidate(cfg, good), "roc_auc", auc, DAY)
+    assert second.promoted and second.candidate_score > second.champion_score
+    third = promote_if_better(cfg, NAME, log_candidate(cfg, noise), "roc_auc", auc, DAY)
+    assert not third.promoted and third.champion_version == second.candidate_version
+    assert tracking.champion_version(NAME) == second.candidate_version
+    champion = tracking.load_champion(NAME)
+    assert auc(champion) == second.candidate_score
+
+    with connect(cfg.paths.warehouse, read_only=True) as con:
+        rows = con.execute(
+            "select candidate_version, promoted from ops.promotion_decisions order by decided_at"
+        ).fetchall()
+    assert [r[1] for r in rows] == [True, True, False]
+    run = mlflow.get_run(mlflow.search_runs(order_by=["start_time DESC"]).iloc[0]["run_id"])
+    assert run.data.tags["promotion.promoted"] == "False"

@@ -1,0 +1,70 @@
+"""Train the recommender on events before the run date, validate on the run date's next interactions,
+log it to MLflow and run the promotion gate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import mlflow
+
+from retention.config import Config
+from retention.warehouse import connect
+from training import tracking
+from training.evaluate import ranking_metrics
+from training.popularity import PopularityRecommender
+from training.promotion import promote_if_better
+
+REGISTERED_NAME = "retention-recommender"
+EXPERIMENT = "retention-recommender"
+
+
+def build_model(cfg: Config) -> PopularityRecommender:
+    if cfg.recommender.model != "popularity":
+        raise ValueError(f"unknown recommender '{cfg.recommender.model}' (available: popularity)")
+    return PopularityRecommender(window_days=cfg.recommender.popularity_days)
+
+
+def train_recommender(cfg: Config, run_date: dt.date) -> dict[str, Any]:
+    validation_start = dt.datetime.combine(run_date, dt.time())
+    cutoff = validation_start + dt.timedelta(days=1)
+    with connect(cfg.paths.warehouse, read_only=True) as con:
+        events = con.execute(
+            "select user_id, item_id, event_type, ts from staging.stg_events where ts < ?", [cutoff]
+        ).df()
+        item_ids = [r[0] for r in con.execute("select item_id from staging.stg_items order by item_id").fetchall()]
+    train = events[events["ts"] < validation_start]
+    seen = train[["user_id", "item_id"]].drop_duplicates()
+    valid = events[events["ts"] >= validation_start][["user_id", "item_id"]].drop_duplicates()
+    truth = valid.merge(seen, how="left", indicator=True).query("_merge == 'left_only'")[["user_id", "item_id"]]
+    users = sorted(truth["user_id"].unique())
+    k = cfg.recommender.top_k
+    model = build_model(cfg).fit(train, item_ids, validation_start)
+
+    def validation_ndcg(candidate: Any) -> float:
+        return ranking_metrics(candidate, users, seen, truth, k)[f"ndcg_at_{k}"]
+
+    tracking.configure(cfg)
+    tracking.use_experiment(cfg, EXPERIMENT)
+    with mlflow.start_run(run_name=f"{cfg.recommender.model}-{run_date}") as run:
+        mlflow.set_tags({"run_date": run_date.isoformat(), "model": cfg.recommender.model})
+        mlflow.log_params({
+            "model": cfg.recommender.model,
+            "popularity_days": cfg.recommender.popularity_days,
+            "train_events": len(train),
+            "items": len(item_ids),
+            "validation_users": len(users),
+            "k": k,
+        })
+        metrics = ranking_metrics(model, users, seen, truth, k) if users else {}
+        mlflow.log_metrics({f"val_{name}": value for name, value in metrics.items()})
+        version = tracking.log_model(model, REGISTERED_NAME)
+        gate_metric = f"ndcg_at_{k}"
+        decision = promote_if_better(cfg, REGISTERED_NAME, version, gate_metric, validation_ndcg, run_date)
+    return {
+        "run_id": run.info.run_id,
+        "version": version,
+        "promoted": decision.promoted,
+        "reason": decision.reason,
+        **{f"val_{name}": round(value, 4) for name, value in metrics.items()},
+    }
