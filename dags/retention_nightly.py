@@ -3,8 +3,8 @@
 ingest -> transform (dbt build) -> validate (Great Expectations, blocking) -> train_churn ->
 train_recommender -> score -> intervene -> publish
 
-The run date is the `run_date` param when given, else the run's logical date: the start of the daily
-data interval, i.e. the day whose events are ingested.
+The run date is the `run_date` param when given, else the start of the run's data interval: for the
+scheduled run at midnight, and for a manual trigger, the last complete day.
 """
 
 from __future__ import annotations
@@ -15,7 +15,16 @@ import pendulum
 from airflow.sdk import Param, chain, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-STEPS = ("ingest", "transform", "validate", "train_churn", "train_recommender", "score", "intervene", "publish")
+STEPS = (
+    "ingest",
+    "transform",
+    "validate",
+    "train_churn",
+    "train_recommender",
+    "score",
+    "intervene",
+    "publish",
+)
 # A failed data-quality gate is not transient: retrying it only delays the alert.
 NO_RETRY = {"validate"}
 
@@ -25,8 +34,10 @@ def pipeline_task(step: str):
     def run(**context) -> dict:
         from retention.pipeline import run_step
 
-        when = context.get("logical_date") or context["dag_run"].run_after
-        return run_step(step, context["params"], when.date())
+        day = (
+            context.get("data_interval_start") or context.get("logical_date") or context["dag_run"].run_after
+        )
+        return run_step(step, context["params"], day.date())
 
     return run()
 
@@ -40,14 +51,29 @@ def pipeline_task(step: str):
     max_active_runs=1,
     tags=["retention"],
     params={
-        "run_date": Param(None, type=["null", "string"], format="date",
-                          description="Day to process (YYYY-MM-DD); empty = the run's logical date"),
-        "data_dir": Param(None, type=["null", "string"],
-                          description="Folder of event files in the data contract; empty = paths.data_dir"),
-        "churn_model": Param(None, type=["null", "string"], enum=[None, "logistic"],
-                             description="Churn model to train; empty = churn.model from retention.yaml"),
-        "recommender": Param(None, type=["null", "string"], enum=[None, "popularity"],
-                             description="Recommender to train; empty = recommender.model"),
+        "run_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Day to process (YYYY-MM-DD); empty = the run's logical date",
+        ),
+        "data_dir": Param(
+            None,
+            type=["null", "string"],
+            description="Folder of event files in the data contract; empty = paths.data_dir",
+        ),
+        "churn_model": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "logistic"],
+            description="Churn model to train; empty = churn.model from retention.yaml",
+        ),
+        "recommender": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "popularity"],
+            description="Recommender to train; empty = recommender.model",
+        ),
     },
 )
 def retention_nightly():

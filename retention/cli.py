@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,12 +15,20 @@ from rich.table import Table
 
 from retention.config import load_config
 
-app = typer.Typer(help="Retention: nightly churn scores, recommendations and intervention lists.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
-console = Console()
+app = typer.Typer(
+    help="Retention: nightly churn scores, recommendations and intervention lists.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+# Piped output (logs, CI) gets a fixed, wide layout instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 120)
 
-DataOption = Annotated[Path | None, typer.Option("--data", help="Folder of files in the data contract "
-                                                 "(or a MovieLens folder); default: paths.data_dir")]
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", help="Folder of files in the data contract (or a MovieLens folder); default: paths.data_dir"
+    ),
+]
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -37,13 +46,17 @@ def simulate(
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
 ) -> None:
     """Generate a synthetic product history (events, items, users + a separate ground truth)."""
-    from retention.simulator import SimulationSpec, simulate as run_simulation, write_dataset
+    from retention.simulator import SimulationSpec, write_dataset
+    from retention.simulator import simulate as run_simulation
 
     cfg = load_config()
     sim = cfg.simulation
     spec = SimulationSpec(
-        users=users or sim.users, items=items or sim.items, days=days or sim.days,
-        seed=sim.seed if seed is None else seed, start_date=dt.date.fromisoformat(start or sim.start_date),
+        users=users or sim.users,
+        items=items or sim.items,
+        days=days or sim.days,
+        seed=sim.seed if seed is None else seed,
+        start_date=dt.date.fromisoformat(start or sim.start_date),
     )
     out = out or cfg.paths.data_dir
     started = time.perf_counter()
@@ -66,7 +79,9 @@ def ingest(
 
 @app.command()
 def run(
-    date: Annotated[str | None, typer.Option(help="Run date YYYY-MM-DD (default: the latest day in the data)")] = None,
+    date: Annotated[
+        str | None, typer.Option(help="Run date YYYY-MM-DD (default: the latest day in the data)")
+    ] = None,
     data: DataOption = None,
 ) -> None:
     """Run the retention_nightly DAG for one date (as `airflow dags test` does) and print the summary."""
@@ -128,8 +143,9 @@ def _print_result(con, query: str) -> None:
 
 
 def _shell(con) -> None:
-    console.print("Read-only SQL on the warehouse; end statements with ';', Ctrl-D to quit. "
-                  "Try: show all tables;")
+    console.print(
+        "Read-only SQL on the warehouse; end statements with ';', Ctrl-D to quit. Try: show all tables;"
+    )
     buffer = ""
     while True:
         try:
@@ -147,7 +163,9 @@ def _shell(con) -> None:
 def bench(
     name: Annotated[str, typer.Argument(help="Benchmark name (see `retention bench list`)")],
     data: Annotated[str | None, typer.Option("--data", help="Data for the benchmark (path or 'sim')")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="JSON results file; default var/bench/NAME.json")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="JSON results file; default var/bench/NAME.json")
+    ] = None,
 ) -> None:
     """Run a benchmark; it prints ratios against a baseline measured in the same run and writes JSON."""
     from benchmarks import BENCHMARKS, run_benchmark
@@ -167,7 +185,7 @@ def bench(
 
 @app.command()
 def up() -> None:
-    """Start the Airflow UI and the MLflow UI on 127.0.0.1 (background processes; `retention down` stops them)."""
+    """Start the Airflow and MLflow UIs on 127.0.0.1 in the background (`retention down` stops them)."""
     from retention.services import up as start
 
     for what, where in start(load_config()).items():

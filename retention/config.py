@@ -146,8 +146,5 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         "interventions": Interventions,
     }
     return Config(
-        **{
-            name: _section(cls, raw.get(name) or {}, env, name, path.parent)
-            for name, cls in classes.items()
-        }
+        **{name: _section(cls, raw.get(name) or {}, env, name, path.parent) for name, cls in classes.items()}
     )

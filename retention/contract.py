@@ -2,8 +2,8 @@
 
 Files are read by DuckDB into temporary "staged" tables (`stage_files`, `stage_csv`, `stage_parquet`):
 the file's own columns plus ``_file`` (the path) and ``_line`` (the row's position in its file). `conform`
-then validates a staged table with SQL (TRY_CAST finds the rows that do not fit) and builds a typed
-table; `check_unique` finds duplicated keys. Every violation found is reported in one `ContractError`
+then validates a staged table with SQL (TRY_CAST finds the rows that do not fit) and defines a typed
+view over it; `check_unique` finds duplicated keys. Every violation found is reported in one `ContractError`
 naming the file, the column, the problem, how many rows, and up to 5 example rows.
 
 Positions: CSV line numbers count the header as line 1 and assume one line per record (blank lines are
@@ -141,6 +141,7 @@ def q(name: str) -> str:
 
 
 def position(file: str, line: int) -> str:
+    """How an example row is pointed at: "line N" in text files, "row N" in Parquet and frames."""
     return f"{'line' if file.lower().endswith(('.csv', '.data', '.item')) else 'row'} {line}"
 
 
@@ -212,15 +213,16 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, table: str, paths: Sequence[Pa
 
 
 def stage_frame(
-    con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, label: str, extra_sql: str = ""
+    con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, label: str
 ) -> dict[str, list[str]]:
     """Copy an in-memory frame into temp `table`, labelling its rows with `label` as the file."""
     view = f"{table}__frame"
+    con.complete()  # duckdb 2 refuses register() while an earlier result is only partly fetched
     con.register(view, frame)
     try:
         con.execute(
             f"CREATE TEMP TABLE {table} AS SELECT *, CAST($label AS VARCHAR) AS _file, "
-            f"row_number() OVER () AS _line {extra_sql} FROM {view}",
+            f"row_number() OVER () AS _line FROM {view}",
             {"label": label},
         )
     finally:
@@ -236,11 +238,12 @@ def conform(
     columns_by_file: Mapping[str, Sequence[str]],
     checks: Sequence[Check] = (),
 ) -> None:
-    """Validate temp table `staged` against `fields` and `checks`, then create temp table `out`.
+    """Validate temp table `staged` against `fields` and `checks`, then create temp view `out`.
 
     `out` holds the typed fields plus the staged columns whose names start with "_" (``_file``,
-    ``_line``, ...). Raises ContractError listing every violation; a missing required column is reported
-    before anything else is checked.
+    ``_line``, ...); it is a view over `staged` (no second copy of the data), so keep `staged` while
+    using it. Raises ContractError listing every violation; a missing required column is reported before
+    anything else is checked.
     """
     missing = [
         Problem(file, f.name, "required column missing")
@@ -293,7 +296,7 @@ def conform(
     if problems:
         raise ContractError(problems)
     con.execute(
-        f"CREATE TEMP TABLE {out} AS SELECT {', '.join(q(c) for c in passthrough)}, "
+        f"CREATE OR REPLACE TEMP VIEW {out} AS SELECT {', '.join(q(c) for c in passthrough)}, "
         + ", ".join(f"{sql} AS {q(n)}" for n, sql in typed.items())
         + f" FROM {staged}"
     )

@@ -169,7 +169,7 @@ def _partition_date(folder: Path) -> datetime.date:
 def _stage_contract(
     con: duckdb.DuckDBPyConnection, data_dir: Path, run_date: datetime.date | None, logged: Logged
 ) -> _Plan:
-    """Validate the partitions to load, items and users into the ``_in_*`` temp tables."""
+    """Validate the partitions to load, items and users into the ``_in_*`` temp tables and views."""
     plan = _Plan("contract")
     for day, files in partitions(data_dir).items():
         if run_date is not None and day > run_date:
@@ -182,24 +182,25 @@ def _stage_contract(
             plan.log.extend(entries)
     _stage_plan(con, plan)
 
-    con.execute(
-        "CREATE TEMP TABLE _in_events AS SELECT "
+    by_format: dict[str, list[Path]] = {}
+    for _, file, _ in plan.log:
+        by_format.setdefault(file_format(Path(file)), []).append(Path(file))
+    selects = []
+    for fmt, paths in by_format.items():
+        columns = stage_files(con, f"_stage_events_{fmt}", paths)
+        conform(con, f"_stage_events_{fmt}", f"_typed_events_{fmt}", EVENT_FIELDS, columns, EVENT_CHECKS)
+        selects.append(
+            f"SELECT {', '.join(f't.{c}' for c in EVENT_COLUMNS)}, l.event_date, t._file, t._line "
+            f"FROM _typed_events_{fmt} t JOIN _in_log l ON t._file = l.source_file"
+        )
+    # A view: the partition date comes from the file, and the staged rows are kept in one copy only.
+    selects.append(
+        "SELECT "
         + ", ".join(f"CAST(NULL AS {SQL_TYPES[f.kind]}) AS {f.name}" for f in EVENT_FIELDS)
         + ", CAST(NULL AS DATE) AS event_date, CAST(NULL AS VARCHAR) AS _file, CAST(NULL AS BIGINT) AS _line"
         + " WHERE false"
     )
-    by_format: dict[str, list[Path]] = {}
-    for _, file, _ in plan.log:
-        by_format.setdefault(file_format(Path(file)), []).append(Path(file))
-    for paths in by_format.values():
-        columns = stage_files(con, "_stage_events", paths)
-        conform(con, "_stage_events", "_typed_events", EVENT_FIELDS, columns, EVENT_CHECKS)
-        con.execute(
-            f"""INSERT INTO _in_events
-            SELECT {", ".join(f"t.{c}" for c in EVENT_COLUMNS)}, l.event_date, t._file, t._line
-            FROM _typed_events t JOIN _in_log l ON t._file = l.source_file"""
-        )
-        con.execute("DROP TABLE _stage_events; DROP TABLE _typed_events")
+    con.execute("CREATE TEMP VIEW _in_events AS " + " UNION ALL ".join(selects))
 
     _stage_snapshot(con, "items", [_single_file(data_dir, "items")], ITEM_FIELDS)
     users_columns = _stage_snapshot(con, "users", [_single_file(data_dir, "users")], USER_FIELDS)
@@ -232,11 +233,10 @@ def _stage_movielens(
             plan.log.append((day, ratings, sha))
     _stage_plan(con, plan)
     con.execute(
-        f"""CREATE TEMP TABLE _in_events AS
+        f"""CREATE TEMP VIEW _in_events AS
         SELECT {", ".join(EVENT_COLUMNS)}, CAST(ts AS DATE) AS event_date, _file, _line FROM _typed_events
         WHERE CAST(ts AS DATE) IN (SELECT event_date FROM _in_load_dates)"""
     )
-    con.execute("DROP TABLE _stage_events; DROP TABLE _typed_events")
 
     stage_frame(con, "_stage_items", frames.items, movies)
     conform(con, "_stage_items", "_in_items", ITEM_FIELDS, {movies: list(frames.items.columns)})

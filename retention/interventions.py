@@ -54,25 +54,43 @@ def assign_arms(
     open_ = ~holdout & ~low & ~fatigued
     high = open_ & (frame["segment"] == "high")
     coupon = _within_budget(high & (frame["carts_30d"] > frame["purchases_30d"]), prob, rules.coupon_budget)
-    care = _within_budget(high & ~coupon & (frame["tenure_days"] >= LONG_TENURE_DAYS), prob, rules.care_budget)
+    care = _within_budget(
+        high & ~coupon & (frame["tenure_days"] >= LONG_TENURE_DAYS), prob, rules.care_budget
+    )
 
     frame["arm"] = np.select([~open_, coupon, care], ["none", "coupon", "care_message"], "recommendations")
     frame["reason"] = np.select(
         [holdout, low, fatigued, coupon, care, high],
-        ["holdout", "low risk", "contacted recently", "high risk, abandons carts",
-         "high risk, long tenure", "high risk, budget or rule fell through to recommendations"],
+        [
+            "holdout",
+            "low risk",
+            "contacted recently",
+            "high risk, abandons carts",
+            "high risk, long tenure",
+            "high risk, budget or rule fell through to recommendations",
+        ],
         "medium risk",
     )
     items = (
         recommendations.sort_values(["user_id", "rank"]).groupby("user_id")["item_id"].agg(list)
-        if len(recommendations) else pd.Series(dtype=object)
+        if len(recommendations)
+        else pd.Series(dtype=object)
     )
     wants_items = frame["arm"] == "recommendations"
     frame["recommended_item_ids"] = [
-        items.get(user, []) if wanted else [] for user, wanted in zip(frame["user_id"], wants_items, strict=True)
+        items.get(user, []) if wanted else []
+        for user, wanted in zip(frame["user_id"], wants_items, strict=True)
     ]
     frame["is_holdout"] = holdout
     frame["run_date"] = run_date
-    columns = ["user_id", "run_date", "segment", "churn_probability", "arm", "reason",
-               "recommended_item_ids", "is_holdout"]
+    columns = [
+        "user_id",
+        "run_date",
+        "segment",
+        "churn_probability",
+        "arm",
+        "reason",
+        "recommended_item_ids",
+        "is_holdout",
+    ]
     return frame[columns]

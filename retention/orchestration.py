@@ -23,28 +23,36 @@ def airflow_env(cfg: Config) -> dict[str, str]:
     """Environment for every airflow command: local home, our dags folder, quiet and small."""
     home = cfg.paths.airflow_home
     env = dict(os.environ)
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
-        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        "GX_ANALYTICS_ENABLED": "False",
-        "MLFLOW_TRACKING_URI": cfg.paths.mlflow_uri,
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+            "GX_ANALYTICS_ENABLED": "False",
+            "MLFLOW_TRACKING_URI": cfg.paths.mlflow_uri,
+        }
+    )
     return env
 
 
-def airflow(cfg: Config, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
+def airflow(
+    cfg: Config, *args: str, check: bool = True, capture: bool = False
+) -> subprocess.CompletedProcess:
     binary = Path(sys.executable).with_name("airflow")
     return subprocess.run(
-        [str(binary), *args], env=airflow_env(cfg), check=check, text=True,
-        capture_output=capture, cwd=PROJECT_ROOT,
+        [str(binary), *args],
+        env=airflow_env(cfg),
+        check=check,
+        text=True,
+        capture_output=capture,
+        cwd=PROJECT_ROOT,
     )
 
 

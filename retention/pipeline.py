@@ -89,26 +89,39 @@ def score(cfg: Config, run_date: dt.date) -> dict[str, Any]:
     churn_model = tracking.load_champion(CHURN)
     recommender = tracking.load_champion(RECOMMENDER)
     probability = churn_model.predict_proba(features)
-    scores = pd.DataFrame({
-        "user_id": features["user_id"],
-        "run_date": run_date,
-        "churn_probability": probability,
-        "model_version": tracking.champion_version(CHURN),
-    })
+    scores = pd.DataFrame(
+        {
+            "user_id": features["user_id"],
+            "run_date": run_date,
+            "churn_probability": probability,
+            "model_version": tracking.champion_version(CHURN),
+        }
+    )
     segments = scores[["user_id", "run_date", "churn_probability"]].assign(
         segment=risk_segment(probability, cfg.churn)
     )
-    recs = top_k(recommender, list(features["user_id"]), seen, cfg.recommender.top_k, cfg.recommender.batch_users)
+    recs = top_k(
+        recommender, list(features["user_id"]), seen, cfg.recommender.top_k, cfg.recommender.batch_users
+    )
     recs = recs.assign(run_date=run_date, model_version=tracking.champion_version(RECOMMENDER))
     user_features = features.assign(run_date=run_date)
-    _write_stage(cfg, run_date, {
-        "user_features": user_features,
-        "churn_scores": scores,
-        "risk_segments": segments,
-        "user_recommendations": recs[["user_id", "run_date", "rank", "item_id", "score", "model_version"]],
-    })
-    return {"users_scored": len(scores), "recommendations": len(recs),
-            **segments["segment"].value_counts().to_dict()}
+    _write_stage(
+        cfg,
+        run_date,
+        {
+            "user_features": user_features,
+            "churn_scores": scores,
+            "risk_segments": segments,
+            "user_recommendations": recs[
+                ["user_id", "run_date", "rank", "item_id", "score", "model_version"]
+            ],
+        },
+    )
+    return {
+        "users_scored": len(scores),
+        "recommendations": len(recs),
+        **segments["segment"].value_counts().to_dict(),
+    }
 
 
 def intervene(cfg: Config, run_date: dt.date) -> dict[str, Any]:
@@ -124,13 +137,20 @@ def intervene(cfg: Config, run_date: dt.date) -> dict[str, Any]:
         recs = con.execute(f"select user_id, rank, item_id from {schema}.user_recommendations").df()
         contacted: set[str] = set()
         if table_exists(con, "marts", "intervention_list"):
-            contacted = {r[0] for r in con.execute(
-                """select distinct user_id from marts.intervention_list
-                   where arm <> 'none' and run_date >= ? and run_date < ?""", [since, run_date]
-            ).fetchall()}
+            contacted = {
+                r[0]
+                for r in con.execute(
+                    """select distinct user_id from marts.intervention_list
+                   where arm <> 'none' and run_date >= ? and run_date < ?""",
+                    [since, run_date],
+                ).fetchall()
+            }
     interventions = assign_arms(scored, recs, contacted, cfg.interventions, run_date)
     _write_stage(cfg, run_date, {"intervention_list": interventions})
-    return {"holdout": int(interventions["is_holdout"].sum()), **interventions["arm"].value_counts().to_dict()}
+    return {
+        "holdout": int(interventions["is_holdout"].sum()),
+        **interventions["arm"].value_counts().to_dict(),
+    }
 
 
 def publish(cfg: Config, run_date: dt.date) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -105,7 +104,9 @@ def run_checkpoint(suite_name: str, frame: pd.DataFrame) -> GateResult:
                     column=config.kwargs.get("column"),
                     severity=(config.meta or {}).get("severity", "error"),
                     unexpected_count=details.get("unexpected_count"),
-                    sample=list(details.get("partial_unexpected_list") or [details.get("observed_value")])[:5],
+                    sample=list(details.get("partial_unexpected_list") or [details.get("observed_value")])[
+                        :5
+                    ],
                 )
             )
     return result

@@ -11,7 +11,6 @@ import numpy as np
 def stable_uniform(ids: Iterable[str], salt: str) -> np.ndarray:
     """A number in [0, 1) per id, from a hash of (salt, id): reproducible, independent of order."""
     values = [
-        int.from_bytes(hashlib.blake2b(f"{salt}:{i}".encode(), digest_size=8).digest(), "big")
-        for i in ids
+        int.from_bytes(hashlib.blake2b(f"{salt}:{i}".encode(), digest_size=8).digest(), "big") for i in ids
     ]
     return np.asarray(values, dtype=np.float64) / 2.0**64

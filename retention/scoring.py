@@ -53,12 +53,14 @@ def top_k(
         block = seen[start : start + len(batch)].tocoo()
         scores[torch.from_numpy(block.row).long(), torch.from_numpy(block.col).long()] = -torch.inf
         values, indices = torch.topk(scores, k, dim=1)
-        frame = pd.DataFrame({
-            "user_id": np.repeat(np.asarray(batch, dtype=object), k),
-            "rank": np.tile(np.arange(1, k + 1), len(batch)),
-            "item_id": item_ids[indices.numpy().ravel()],
-            "score": values.numpy().ravel(),
-        })
+        frame = pd.DataFrame(
+            {
+                "user_id": np.repeat(np.asarray(batch, dtype=object), k),
+                "rank": np.tile(np.arange(1, k + 1), len(batch)),
+                "item_id": item_ids[indices.numpy().ravel()],
+                "score": values.numpy().ravel(),
+            }
+        )
         frames.append(frame[np.isfinite(frame["score"])])
     columns = ["user_id", "rank", "item_id", "score"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)

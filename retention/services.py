@@ -30,15 +30,32 @@ def services(cfg: Config) -> list[Service]:
     bin_dir = Path(sys.executable).parent
     airflow = str(bin_dir / "airflow")
     return [
-        Service("airflow-api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(API_PORT),
-                                       "-w", "1"], f"http://127.0.0.1:{API_PORT}/api/v2/monitor/health"),
+        Service(
+            "airflow-api-server",
+            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(API_PORT), "-w", "1"],
+            f"http://127.0.0.1:{API_PORT}/api/v2/monitor/health",
+        ),
         Service("airflow-scheduler", [airflow, "scheduler", "--skip-serve-logs"]),
         Service("airflow-dag-processor", [airflow, "dag-processor"]),
         Service("airflow-triggerer", [airflow, "triggerer", "--skip-serve-logs"]),
-        Service("mlflow", [str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(MLFLOW_PORT),
-                           "--backend-store-uri", cfg.paths.mlflow_uri,
-                           "--artifacts-destination", str(cfg.paths.mlflow_artifacts), "--workers", "1"],
-                f"http://127.0.0.1:{MLFLOW_PORT}/health"),
+        Service(
+            "mlflow",
+            [
+                str(bin_dir / "mlflow"),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(MLFLOW_PORT),
+                "--backend-store-uri",
+                cfg.paths.mlflow_uri,
+                "--artifacts-destination",
+                str(cfg.paths.mlflow_artifacts),
+                "--workers",
+                "1",
+            ],
+            f"http://127.0.0.1:{MLFLOW_PORT}/health",
+        ),
     ]
 
 
@@ -91,8 +108,14 @@ def up(cfg: Config) -> dict[str, str]:
         if service.name in already:
             continue
         with open(log_dir / f"{service.name}.log", "ab") as log:
-            process = subprocess.Popen(service.command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            process = subprocess.Popen(
+                service.command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         (_run_dir(cfg) / f"{service.name}.pid").write_text(str(process.pid))
     for service in services(cfg):
         if service.health_url:

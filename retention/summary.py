@@ -14,16 +14,21 @@ from retention.warehouse import connect, table_exists
 NEXT_STEPS = (
     ("make up", "open the Airflow UI (http://127.0.0.1:8080) and the MLflow UI (http://127.0.0.1:5000)"),
     ("make sql", "a read-only SQL shell on the warehouse"),
-    ('retention sql "select segment, arm, count(*) from marts.intervention_list group by all order by all"',
-     "query the outputs"),
+    (
+        'retention sql "select segment, arm, count(*) from marts.intervention_list group by all"',
+        "query the outputs",
+    ),
 )
 
 
 def mart_counts(cfg: Config, run_date: dt.date) -> dict[str, int]:
     with connect(cfg.paths.warehouse, read_only=True) as con:
         return {
-            table: con.execute(f"select count(*) from marts.{table} where run_date = ?", [run_date]).fetchone()[0]
-            if table_exists(con, "marts", table) else 0
+            table: con.execute(
+                f"select count(*) from marts.{table} where run_date = ?", [run_date]
+            ).fetchone()[0]
+            if table_exists(con, "marts", table)
+            else 0
             for table in MARTS
         }
 
@@ -44,7 +49,7 @@ def mlflow_runs(cfg: Config) -> dict[str, int]:
 
 def print_summary(cfg: Config, run_date: dt.date, console: Console | None = None) -> None:
     console = console or Console()
-    outputs = Table(title=f"Published outputs for run_date = {run_date}")
+    outputs = Table(title=f"Published outputs, run_date {run_date}")
     outputs.add_column("table")
     outputs.add_column("rows", justify="right")
     for table, rows in mart_counts(cfg, run_date).items():

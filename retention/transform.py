@@ -41,8 +41,14 @@ def dbt_env(cfg: Config) -> dict[str, str]:
 def run_dbt(cfg: Config, args: list[str], run_date: dt.date | None = None) -> None:
     """Run the dbt CLI in a subprocess (dbt-duckdb keeps its connection open for the life of a process,
     which would lock the warehouse for the next step); raise DbtError with dbt's own report."""
-    full = [str(Path(sys.executable).with_name("dbt")), *args,
-            "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+    full = [
+        str(Path(sys.executable).with_name("dbt")),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--profiles-dir",
+        str(DBT_PROJECT),
+    ]
     if run_date is not None:
         full += ["--vars", json.dumps(dbt_vars(cfg, run_date))]
     result = subprocess.run(full, env={**os.environ, **dbt_env(cfg)}, text=True, capture_output=True)

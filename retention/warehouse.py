@@ -20,7 +20,9 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
-        raise FileNotFoundError(f"warehouse {path} does not exist yet: run `retention run` or `make demo` first")
+        raise FileNotFoundError(
+            f"warehouse {path} does not exist yet: run `retention run` or `make demo` first"
+        )
     con = duckdb.connect(str(path), read_only=read_only)
     try:
         yield con

@@ -14,9 +14,14 @@ def test_defaults_come_from_the_project_yaml():
 
 
 def test_environment_overrides_are_typed():
-    cfg = load_config(env={"RETENTION_SCORING__X": "1", "RETENTION_RECOMMENDER__TOP_K": "20",
-                           "RETENTION_INTERVENTIONS__HOLDOUT_SHARE": "0.25",
-                           "RETENTION_PATHS__WAREHOUSE": "/tmp/w.duckdb"})
+    cfg = load_config(
+        env={
+            "RETENTION_SCORING__X": "1",
+            "RETENTION_RECOMMENDER__TOP_K": "20",
+            "RETENTION_INTERVENTIONS__HOLDOUT_SHARE": "0.25",
+            "RETENTION_PATHS__WAREHOUSE": "/tmp/w.duckdb",
+        }
+    )
     assert cfg.recommender.top_k == 20
     assert cfg.interventions.holdout_share == 0.25
     assert cfg.paths.warehouse == Path("/tmp/w.duckdb")

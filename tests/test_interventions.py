@@ -12,19 +12,26 @@ RUN = dt.date(2026, 8, 1)
 def scored_users(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     prob = rng.uniform(0, 1, n)
-    return pd.DataFrame({
-        "user_id": [f"u{i:05d}" for i in range(n)],
-        "segment": np.where(prob >= 0.5, "high", np.where(prob >= 0.2, "medium", "low")),
-        "churn_probability": prob,
-        "carts_30d": rng.integers(0, 4, n),
-        "purchases_30d": rng.integers(0, 3, n),
-        "tenure_days": rng.integers(0, 400, n),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{i:05d}" for i in range(n)],
+            "segment": np.where(prob >= 0.5, "high", np.where(prob >= 0.2, "medium", "low")),
+            "churn_probability": prob,
+            "carts_30d": rng.integers(0, 4, n),
+            "purchases_30d": rng.integers(0, 3, n),
+            "tenure_days": rng.integers(0, 400, n),
+        }
+    )
 
 
 def recs_for(users: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame({"user_id": np.repeat(users.to_numpy(), 3), "rank": np.tile([1, 2, 3], len(users)),
-                         "item_id": np.tile(["i1", "i2", "i3"], len(users))})
+    return pd.DataFrame(
+        {
+            "user_id": np.repeat(users.to_numpy(), 3),
+            "rank": np.tile([1, 2, 3], len(users)),
+            "item_id": np.tile(["i1", "i2", "i3"], len(users)),
+        }
+    )
 
 
 def test_every_user_gets_exactly_one_row_and_a_known_arm():

@@ -40,7 +40,9 @@ def test_only_a_better_candidate_moves_the_champion_alias(platform):
 
     good = LogisticChurnModel().fit(train)
     # A model trained on shuffled labels: no better than chance on the same validation data.
-    noise = LogisticChurnModel().fit(train.assign(churned=np.random.default_rng(3).permutation(train["churned"])))
+    noise = LogisticChurnModel().fit(
+        train.assign(churned=np.random.default_rng(3).permutation(train["churned"]))
+    )
 
     first = promote_if_better(cfg, NAME, log_candidate(cfg, noise), "roc_auc", auc, DAY)
     assert first.promoted and first.reason == "no champion yet"

@@ -7,14 +7,16 @@ from retention.quality import QualityGateError, enforce, run_checkpoint
 
 
 def events(**overrides) -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "event_id": ["e1", "e2", "e3"],
-        "user_id": ["u1", "u2", "u1"],
-        "item_id": ["i1", "i1", "i2"],
-        "event_type": ["view", "click", "purchase"],
-        "value": [0.0, 0.0, 9.5],
-        "hours_from_day_start": [1.0, 2.5, 23.9],
-    })
+    frame = pd.DataFrame(
+        {
+            "event_id": ["e1", "e2", "e3"],
+            "user_id": ["u1", "u2", "u1"],
+            "item_id": ["i1", "i1", "i2"],
+            "event_type": ["view", "click", "purchase"],
+            "value": [0.0, 0.0, 9.5],
+            "hours_from_day_start": [1.0, 2.5, 23.9],
+        }
+    )
     return frame.assign(**overrides)
 
 

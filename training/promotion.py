@@ -65,8 +65,15 @@ def promote_if_better(
     if promoted:
         mlflow.MlflowClient().set_registered_model_alias(model_name, CHAMPION, candidate_version)
     decision = Decision(
-        run_date, model_name, metric, candidate_version, candidate_score, current, champion_score,
-        promoted, reason,
+        run_date,
+        model_name,
+        metric,
+        candidate_version,
+        candidate_score,
+        current,
+        champion_score,
+        promoted,
+        reason,
     )
     _record(cfg, decision)
     return decision

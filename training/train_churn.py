@@ -29,7 +29,7 @@ def train_churn(cfg: Config, run_date: dt.date) -> dict[str, Any]:
         frame = con.execute("select * from features.churn_training_set order by user_id").df()
     if frame.empty or frame["churned"].nunique() < 2:
         raise ValueError(
-            f"features.churn_training_set has {len(frame)} rows and labels {sorted(frame['churned'].unique())}:"
+            f"features.churn_training_set has {len(frame)} rows, labels {sorted(frame['churned'].unique())}:"
             " a churn model needs both churned and retained users (is the history shorter than"
             f" active_days + horizon_days = {cfg.features.active_days + cfg.features.horizon_days} days?)"
         )
@@ -44,14 +44,16 @@ def train_churn(cfg: Config, run_date: dt.date) -> dict[str, Any]:
     tracking.use_experiment(cfg, EXPERIMENT)
     with mlflow.start_run(run_name=f"{cfg.churn.model}-{run_date}") as run:
         mlflow.set_tags({"run_date": run_date.isoformat(), "model": cfg.churn.model})
-        mlflow.log_params({
-            "model": cfg.churn.model,
-            "features": ",".join(FEATURES),
-            "train_rows": len(train),
-            "validation_rows": len(valid),
-            "horizon_days": cfg.features.horizon_days,
-            "churn_rate": round(float(np.mean(frame["churned"])), 4),
-        })
+        mlflow.log_params(
+            {
+                "model": cfg.churn.model,
+                "features": ",".join(FEATURES),
+                "train_rows": len(train),
+                "validation_rows": len(valid),
+                "horizon_days": cfg.features.horizon_days,
+                "churn_rate": round(float(np.mean(frame["churned"])), 4),
+            }
+        )
         metrics = churn_metrics(valid["churned"].to_numpy(), model.predict_proba(valid))
         mlflow.log_metrics({f"val_{k}": v for k, v in metrics.items()})
         version = tracking.log_model(model, REGISTERED_NAME)

@@ -32,11 +32,15 @@ def train_recommender(cfg: Config, run_date: dt.date) -> dict[str, Any]:
         events = con.execute(
             "select user_id, item_id, event_type, ts from staging.stg_events where ts < ?", [cutoff]
         ).df()
-        item_ids = [r[0] for r in con.execute("select item_id from staging.stg_items order by item_id").fetchall()]
+        item_ids = [
+            r[0] for r in con.execute("select item_id from staging.stg_items order by item_id").fetchall()
+        ]
     train = events[events["ts"] < validation_start]
     seen = train[["user_id", "item_id"]].drop_duplicates()
     valid = events[events["ts"] >= validation_start][["user_id", "item_id"]].drop_duplicates()
-    truth = valid.merge(seen, how="left", indicator=True).query("_merge == 'left_only'")[["user_id", "item_id"]]
+    truth = valid.merge(seen, how="left", indicator=True).query("_merge == 'left_only'")[
+        ["user_id", "item_id"]
+    ]
     users = sorted(truth["user_id"].unique())
     k = cfg.recommender.top_k
     model = build_model(cfg).fit(train, item_ids, validation_start)
@@ -48,14 +52,16 @@ def train_recommender(cfg: Config, run_date: dt.date) -> dict[str, Any]:
     tracking.use_experiment(cfg, EXPERIMENT)
     with mlflow.start_run(run_name=f"{cfg.recommender.model}-{run_date}") as run:
         mlflow.set_tags({"run_date": run_date.isoformat(), "model": cfg.recommender.model})
-        mlflow.log_params({
-            "model": cfg.recommender.model,
-            "popularity_days": cfg.recommender.popularity_days,
-            "train_events": len(train),
-            "items": len(item_ids),
-            "validation_users": len(users),
-            "k": k,
-        })
+        mlflow.log_params(
+            {
+                "model": cfg.recommender.model,
+                "popularity_days": cfg.recommender.popularity_days,
+                "train_events": len(train),
+                "items": len(item_ids),
+                "validation_users": len(users),
+                "k": k,
+            }
+        )
         metrics = ranking_metrics(model, users, seen, truth, k) if users else {}
         mlflow.log_metrics({f"val_{name}": value for name, value in metrics.items()})
         version = tracking.log_model(model, REGISTERED_NAME)

@@ -27,7 +27,9 @@ per_user as (
             as carts_30d,
         count(case when ts >= {{ dbt.dateadd("day", -30, cutoff) }} and event_type = 'purchase' then 1 end)
             as purchases_30d,
-        sum(case when ts >= {{ dbt.dateadd("day", -30, cutoff) }} then value else 0 end) as purchase_value_30d,
+        -- Summed as decimals: a parallel sum of doubles is not bit-for-bit reproducible across runs.
+        cast(sum(case when ts >= {{ dbt.dateadd("day", -30, cutoff) }} then cast(value as decimal(18, 2))
+                      else 0 end) as double) as purchase_value_30d,
         count(distinct case when ts >= {{ dbt.dateadd("day", -30, cutoff) }}
                             then cast(ts as date) end) as active_days_30d,
         count(distinct case when ts >= {{ dbt.dateadd("day", -30, cutoff) }} then item_id end)
