@@ -13,6 +13,7 @@ import datetime as dt
 
 import pendulum
 from airflow.sdk import Param, chain, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 STEPS = (
@@ -25,19 +26,20 @@ STEPS = (
     "intervene",
     "publish",
 )
-# A failed data-quality gate is not transient: retrying it only delays the alert.
+# The data-quality gate only fails on bad data, which a retry cannot fix.
 NO_RETRY = {"validate"}
 
 
 def pipeline_task(step: str):
     @task(task_id=step, retries=0 if step in NO_RETRY else 2, retry_delay=dt.timedelta(minutes=2))
     def run(**context) -> dict:
-        from retention.pipeline import run_step
+        from retention.pipeline import PERMANENT_ERRORS, run_step
 
-        day = (
-            context.get("data_interval_start") or context.get("logical_date") or context["dag_run"].run_after
-        )
-        return run_step(step, context["params"], day.date())
+        day = context.get("data_interval_start") or context["dag_run"].run_after
+        try:
+            return run_step(step, context["params"], day.date())
+        except PERMANENT_ERRORS as error:  # bad data: fail now, a retry would only delay the alert
+            raise AirflowFailException(str(error)) from error
 
     return run()
 

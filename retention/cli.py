@@ -86,13 +86,19 @@ def run(
 ) -> None:
     """Run the retention_nightly DAG for one date (as `airflow dags test` does) and print the summary."""
     from retention.ingest import latest_event_date
-    from retention.orchestration import run_dag
+    from retention.orchestration import DAG_ID, DagRunFailed, run_dag
     from retention.summary import print_summary
 
     cfg = load_config()
     data_dir = (data or cfg.paths.data_dir).resolve()
     run_date = _date(date) or latest_event_date(data_dir)
-    run_dag(cfg, run_date, data_dir)
+    console.print(f"running {DAG_ID} for {run_date} on {data_dir} ...")
+    try:
+        log = run_dag(cfg, run_date, data_dir)
+    except DagRunFailed as failure:
+        console.print(str(failure), style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from failure
+    console.print(f"Airflow log: {log}")
     print_summary(cfg, run_date, console)
 
 

@@ -63,19 +63,26 @@ def ensure_metadata_db(cfg: Config) -> None:
         airflow(cfg, "db", "migrate", capture=True)
 
 
-def run_dag(cfg: Config, run_date: dt.date, data_dir: Path | None = None) -> None:
-    """Run the nightly DAG for one date in-process, as `airflow dags test` does; raise if a task failed."""
+def run_dag(cfg: Config, run_date: dt.date, data_dir: Path | None = None) -> Path:
+    """Run the nightly DAG for one date in-process, as `airflow dags test` does; raise if a task failed.
+
+    Airflow's own output goes to a log file (returned) so the terminal shows only the summary.
+    """
     ensure_metadata_db(cfg)
     conf = {"run_date": run_date.isoformat()}
     if data_dir is not None:
         conf["data_dir"] = str(Path(data_dir).resolve())
-    airflow(cfg, "dags", "test", DAG_ID, run_date.isoformat(), "--conf", json.dumps(conf), check=False)
+    log = cfg.paths.warehouse.parent / "log" / f"{DAG_ID}-{run_date}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        binary = Path(sys.executable).with_name("airflow")
+        command = [str(binary), "dags", "test", DAG_ID, run_date.isoformat(), "--conf", json.dumps(conf)]
+        subprocess.run(command, env=airflow_env(cfg), stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
     state = dag_run_state(cfg, run_date)
     if state != "success":
-        raise DagRunFailed(
-            f"{DAG_ID} for {run_date} ended '{state}': see the task logs above and under "
-            f"{cfg.paths.airflow_home / 'logs'}"
-        )
+        tail = "\n".join(log.read_text().splitlines()[-60:])
+        raise DagRunFailed(f"{tail}\n\n{DAG_ID} for {run_date} ended '{state}': the full log is {log}")
+    return log
 
 
 def dag_run_state(cfg: Config, run_date: dt.date) -> str:

@@ -15,7 +15,13 @@ from typing import Any
 import pandas as pd
 
 from retention.config import Config, load_config
+from retention.contract import ContractError
+from retention.quality import QualityGateError
+from retention.transform import DbtError
 from retention.warehouse import connect, table_exists
+
+# Errors caused by the data itself: the DAG fails the task at once instead of retrying.
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (ContractError, QualityGateError, DbtError)
 
 MARTS = ("user_features", "churn_scores", "risk_segments", "user_recommendations", "intervention_list")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -158,3 +159,30 @@ def test_models_are_tracked_registered_and_promoted(nightly):
 def test_rerunning_the_same_date_gives_the_same_rows(nightly):
     cfg, _, _, after_first, _ = nightly
     assert mart_snapshot(cfg) == after_first
+
+
+def test_a_failed_run_names_the_bad_file_and_keeps_the_published_outputs(nightly, tmp_path):
+    cfg, run_date, *_ = nightly
+    published = mart_snapshot(cfg)
+    data = tmp_path / "data"
+    shutil.copytree(cfg.paths.data_dir, data)
+    next_day = run_date + dt.timedelta(days=1)
+    bad = data / "events" / f"date={next_day}" / "events.csv"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(
+        "event_id,user_id,item_id,event_type,ts,value,session_id\n"
+        f"x1,u00001,i0001,view,{next_day}T10:00:00Z,0,s1\n"
+        f"x2,u00001,i0001,purchase,{next_day}T10:05:00Z,-5,s1\n"
+    )
+    before = bad.read_bytes()
+    result = subprocess.run(
+        [RETENTION, "run", "--date", next_day.isoformat(), "--data", str(data)],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 1
+    assert "events.csv" in result.stdout and "'value'" in result.stdout and "ended 'failed'" in result.stdout
+    assert mart_snapshot(cfg) == published
+    assert bad.read_bytes() == before

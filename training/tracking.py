@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import mlflow
@@ -10,6 +11,8 @@ import mlflow.pyfunc
 from retention.config import Config
 
 CHAMPION = "champion"
+# WrappedModel.predict is deliberately untyped (inputs differ by model); MLflow warns about that.
+warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
 # Explicit requirements keep log_model from inferring them (slow); the package itself is the real dep.
 PIP_REQUIREMENTS = ["retention", "scikit-learn", "torch", "pandas", "numpy"]
 
