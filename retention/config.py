@@ -78,6 +78,12 @@ class Interventions:
 
 
 @dataclass(frozen=True)
+class Services:
+    airflow_port: int = 8080
+    mlflow_port: int = 5000
+
+
+@dataclass(frozen=True)
 class Config:
     paths: Paths = field(default_factory=Paths)
     simulation: Simulation = field(default_factory=Simulation)
@@ -85,6 +91,7 @@ class Config:
     churn: Churn = field(default_factory=Churn)
     recommender: Recommender = field(default_factory=Recommender)
     interventions: Interventions = field(default_factory=Interventions)
+    services: Services = field(default_factory=Services)
 
     def replace(self, section: str, **values: Any) -> Config:
         """A copy with some values of one section changed (e.g. ``cfg.replace("paths", data_dir=p)``)."""
@@ -144,6 +151,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         "churn": Churn,
         "recommender": Recommender,
         "interventions": Interventions,
+        "services": Services,
     }
     return Config(
         **{name: _section(cls, raw.get(name) or {}, env, name, path.parent) for name, cls in classes.items()}

@@ -12,7 +12,6 @@ from pathlib import Path
 from retention.config import PROJECT_ROOT, Config
 
 DAG_ID = "retention_nightly"
-API_PORT = 8080
 
 
 class DagRunFailed(RuntimeError):
@@ -29,7 +28,7 @@ def airflow_env(cfg: Config) -> dict[str, str]:
             "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{cfg.services.airflow_port}/execution/",
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retention.config import Config
-from retention.orchestration import API_PORT, airflow_env, ensure_metadata_db
-
-MLFLOW_PORT = 5000
+from retention.orchestration import airflow_env, ensure_metadata_db
 
 
 @dataclass(frozen=True)
@@ -29,11 +27,12 @@ class Service:
 def services(cfg: Config) -> list[Service]:
     bin_dir = Path(sys.executable).parent
     airflow = str(bin_dir / "airflow")
+    api_port, mlflow_port = cfg.services.airflow_port, cfg.services.mlflow_port
     return [
         Service(
             "airflow-api-server",
-            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(API_PORT), "-w", "1"],
-            f"http://127.0.0.1:{API_PORT}/api/v2/monitor/health",
+            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port), "-w", "1"],
+            f"http://127.0.0.1:{api_port}/api/v2/monitor/health",
         ),
         Service("airflow-scheduler", [airflow, "scheduler", "--skip-serve-logs"]),
         Service("airflow-dag-processor", [airflow, "dag-processor"]),
@@ -46,7 +45,7 @@ def services(cfg: Config) -> list[Service]:
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(MLFLOW_PORT),
+                str(mlflow_port),
                 "--backend-store-uri",
                 cfg.paths.mlflow_uri,
                 "--artifacts-destination",
@@ -54,7 +53,7 @@ def services(cfg: Config) -> list[Service]:
                 "--workers",
                 "1",
             ],
-            f"http://127.0.0.1:{MLFLOW_PORT}/health",
+            f"http://127.0.0.1:{mlflow_port}/health",
         ),
     ]
 
@@ -121,8 +120,8 @@ def up(cfg: Config) -> dict[str, str]:
         if service.health_url:
             wait_healthy(service.health_url)
     return {
-        "airflow": f"http://127.0.0.1:{API_PORT}",
-        "mlflow": f"http://127.0.0.1:{MLFLOW_PORT}",
+        "airflow": f"http://127.0.0.1:{cfg.services.airflow_port}",
+        "mlflow": f"http://127.0.0.1:{cfg.services.mlflow_port}",
         "login": f"admin / {airflow_password(cfg)}",
         "logs": str(log_dir),
     }

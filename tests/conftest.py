@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from retention.config import Config, load_config
+from retention.config import PROJECT_ROOT, Config, load_config
 from retention.simulator import SimulationSpec, simulate, write_dataset
+
+# Real public data sets live beside the repository, never inside it (see ../shared/data/*/SOURCE.md).
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+MOVIELENS_SMALL = SHARED_DATA / "movielens-small"
 
 # Long enough for churn labels (active_days + horizon_days = 60) with room for training.
 TINY = SimulationSpec(users=800, items=150, days=75, seed=7, start_date=dt.date(2026, 6, 1))

@@ -16,6 +16,7 @@ from retention.ingest import ingest, latest_event_date
 from retention.warehouse import connect, table_exists
 
 from test_movielens_adapter import write_100k, write_latest  # isort: skip
+from conftest import MOVIELENS_SMALL
 
 DAYS = [dt.date(2026, 6, 1), dt.date(2026, 6, 2), dt.date(2026, 6, 3)]
 TYPES = ["view", "click", "add_to_cart", "purchase"]
@@ -331,11 +332,9 @@ def test_movielens_folder_ingests(tmp_path, warehouse, layout, writer):
     assert latest_event_date(data) == report.dates_loaded[-1]
 
 
-@pytest.mark.skipif(
-    not Path("/work/shared/data/movielens-small/ratings.csv").exists(), reason="no MovieLens copy"
-)
+@pytest.mark.skipif(not (MOVIELENS_SMALL / "ratings.csv").exists(), reason="no MovieLens copy")
 def test_real_movielens_ingests(warehouse):
-    report = ingest(warehouse, Path("/work/shared/data/movielens-small"))  # read in place, never written
+    report = ingest(warehouse, MOVIELENS_SMALL)  # read in place, never written
     assert (report.events_loaded, report.items, report.users) == (100_836, 9_742, 610)
     with connect(warehouse, read_only=True) as con:
         assert con.execute("SELECT count(*), count(DISTINCT item_id) FROM raw.events").fetchone() == (

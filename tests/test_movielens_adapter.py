@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import MOVIELENS_SMALL
 
 from retention.adapters.movielens import GENRES_100K, detect_movielens, load_movielens
 from retention.contract import ContractError
 
-REAL = Path("/work/shared/data/movielens-small")
+REAL = MOVIELENS_SMALL
 
 
 def write_latest(folder: Path, ratings: list[str] | None = None) -> Path:
