@@ -17,6 +17,7 @@ import pytest
 from retention.config import Config
 from retention.ingest import latest_event_date
 from retention.pipeline import MARTS
+from training import tracking
 
 RETENTION = str(Path(sys.executable).with_name("retention"))
 
@@ -142,7 +143,7 @@ def test_intervention_list_respects_holdout_share_and_rules(nightly):
 
 def test_models_are_tracked_registered_and_promoted(nightly):
     cfg, *_ = nightly
-    mlflow.set_tracking_uri(cfg.paths.mlflow_uri)
+    tracking.configure(cfg)
     client = mlflow.MlflowClient()
     for name in ("retention-churn", "retention-recommender"):
         champion = client.get_model_version_by_alias(name, "champion")

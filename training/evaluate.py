@@ -28,6 +28,8 @@ def ranking_metrics(
 
     Candidates are all catalogue items not in the user's `seen_pairs`.
     """
+    if len(user_ids) == 0:
+        return {f"recall_at_{k}": 0.0, f"ndcg_at_{k}": 0.0}
     ranked = top_k(model, user_ids, seen_pairs, k)
     hits = ranked.merge(truth.drop_duplicates(), on=["user_id", "item_id"])
     n_truth = truth.drop_duplicates().groupby("user_id").size().reindex(user_ids).fillna(0)

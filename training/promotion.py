@@ -16,6 +16,7 @@ import mlflow
 
 from retention.config import Config
 from retention.warehouse import connect
+from training import tracking
 from training.tracking import CHAMPION, champion_version, load_version
 
 DECISIONS_DDL = """
@@ -96,3 +97,34 @@ def _record(cfg: Config, decision: Decision) -> None:
             "insert into ops.promotion_decisions values (?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
             list(row.values()),
         )
+
+
+def log_and_gate(
+    cfg: Config,
+    *,
+    experiment: str,
+    registered_name: str,
+    run_date: dt.date,
+    model: Any,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    gate_metric: str,
+    evaluate: Callable[[Any], float],
+) -> dict[str, Any]:
+    """One MLflow run per candidate: params, validation metrics, the model (a new registered version),
+    then the promotion gate. Returns what the DAG shows as the task's result."""
+    tracking.configure(cfg)
+    tracking.use_experiment(cfg, experiment)
+    with mlflow.start_run(run_name=f"{params['model']}-{run_date}") as run:
+        mlflow.set_tags({"run_date": run_date.isoformat(), "model": params["model"]})
+        mlflow.log_params(params)
+        mlflow.log_metrics({f"val_{name}": value for name, value in metrics.items()})
+        version = tracking.log_model(model, registered_name)
+        decision = promote_if_better(cfg, registered_name, version, gate_metric, evaluate, run_date)
+    return {
+        "run_id": run.info.run_id,
+        "version": version,
+        "promoted": decision.promoted,
+        "reason": decision.reason,
+        **{f"val_{name}": round(value, 4) for name, value in metrics.items()},
+    }

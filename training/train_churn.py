@@ -5,16 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import mlflow
 import numpy as np
 
 from retention.config import Config
 from retention.sampling import stable_uniform
 from retention.warehouse import connect
-from training import tracking
 from training.churn_logistic import FEATURES, LogisticChurnModel
 from training.evaluate import churn_metrics
-from training.promotion import promote_if_better
+from training.promotion import log_and_gate
 
 REGISTERED_NAME = "retention-churn"
 EXPERIMENT = "retention-churn"
@@ -40,28 +38,23 @@ def train_churn(cfg: Config, run_date: dt.date) -> dict[str, Any]:
     def validation_auc(candidate: Any) -> float:
         return churn_metrics(valid["churned"].to_numpy(), candidate.predict_proba(valid))["roc_auc"]
 
-    tracking.configure(cfg)
-    tracking.use_experiment(cfg, EXPERIMENT)
-    with mlflow.start_run(run_name=f"{cfg.churn.model}-{run_date}") as run:
-        mlflow.set_tags({"run_date": run_date.isoformat(), "model": cfg.churn.model})
-        mlflow.log_params(
-            {
-                "model": cfg.churn.model,
-                "features": ",".join(FEATURES),
-                "train_rows": len(train),
-                "validation_rows": len(valid),
-                "horizon_days": cfg.features.horizon_days,
-                "churn_rate": round(float(np.mean(frame["churned"])), 4),
-            }
-        )
-        metrics = churn_metrics(valid["churned"].to_numpy(), model.predict_proba(valid))
-        mlflow.log_metrics({f"val_{k}": v for k, v in metrics.items()})
-        version = tracking.log_model(model, REGISTERED_NAME)
-        decision = promote_if_better(cfg, REGISTERED_NAME, version, "roc_auc", validation_auc, run_date)
-    return {
-        "run_id": run.info.run_id,
-        "version": version,
-        "promoted": decision.promoted,
-        "reason": decision.reason,
-        **{f"val_{k}": round(v, 4) for k, v in metrics.items()},
+    params = {
+        "model": cfg.churn.model,
+        "features": ",".join(FEATURES),
+        "train_rows": len(train),
+        "validation_rows": len(valid),
+        "horizon_days": cfg.features.horizon_days,
+        "churn_rate": round(float(np.mean(frame["churned"])), 4),
     }
+    metrics = churn_metrics(valid["churned"].to_numpy(), model.predict_proba(valid))
+    return log_and_gate(
+        cfg,
+        experiment=EXPERIMENT,
+        registered_name=REGISTERED_NAME,
+        run_date=run_date,
+        model=model,
+        params=params,
+        metrics=metrics,
+        gate_metric="roc_auc",
+        evaluate=validation_auc,
+    )

@@ -6,14 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import mlflow
-
 from retention.config import Config
 from retention.warehouse import connect
-from training import tracking
 from training.evaluate import ranking_metrics
 from training.popularity import PopularityRecommender
-from training.promotion import promote_if_better
+from training.promotion import log_and_gate
 
 REGISTERED_NAME = "retention-recommender"
 EXPERIMENT = "retention-recommender"
@@ -48,29 +45,23 @@ def train_recommender(cfg: Config, run_date: dt.date) -> dict[str, Any]:
     def validation_ndcg(candidate: Any) -> float:
         return ranking_metrics(candidate, users, seen, truth, k)[f"ndcg_at_{k}"]
 
-    tracking.configure(cfg)
-    tracking.use_experiment(cfg, EXPERIMENT)
-    with mlflow.start_run(run_name=f"{cfg.recommender.model}-{run_date}") as run:
-        mlflow.set_tags({"run_date": run_date.isoformat(), "model": cfg.recommender.model})
-        mlflow.log_params(
-            {
-                "model": cfg.recommender.model,
-                "popularity_days": cfg.recommender.popularity_days,
-                "train_events": len(train),
-                "items": len(item_ids),
-                "validation_users": len(users),
-                "k": k,
-            }
-        )
-        metrics = ranking_metrics(model, users, seen, truth, k) if users else {}
-        mlflow.log_metrics({f"val_{name}": value for name, value in metrics.items()})
-        version = tracking.log_model(model, REGISTERED_NAME)
-        gate_metric = f"ndcg_at_{k}"
-        decision = promote_if_better(cfg, REGISTERED_NAME, version, gate_metric, validation_ndcg, run_date)
-    return {
-        "run_id": run.info.run_id,
-        "version": version,
-        "promoted": decision.promoted,
-        "reason": decision.reason,
-        **{f"val_{name}": round(value, 4) for name, value in metrics.items()},
+    params = {
+        "model": cfg.recommender.model,
+        "popularity_days": cfg.recommender.popularity_days,
+        "train_events": len(train),
+        "items": len(item_ids),
+        "validation_users": len(users),
+        "k": k,
     }
+    metrics = ranking_metrics(model, users, seen, truth, k)
+    return log_and_gate(
+        cfg,
+        experiment=EXPERIMENT,
+        registered_name=REGISTERED_NAME,
+        run_date=run_date,
+        model=model,
+        params=params,
+        metrics=metrics,
+        gate_metric=f"ndcg_at_{k}",
+        evaluate=validation_ndcg,
+    )
