@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -12,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from retention.config import load_config
 
@@ -46,18 +48,12 @@ def simulate(
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
 ) -> None:
     """Generate a synthetic product history (events, items, users + a separate ground truth)."""
-    from retention.simulator import SimulationSpec, write_dataset
     from retention.simulator import simulate as run_simulation
+    from retention.simulator import write_dataset
 
     cfg = load_config()
-    sim = cfg.simulation
-    spec = SimulationSpec(
-        users=users or sim.users,
-        items=items or sim.items,
-        days=days or sim.days,
-        seed=sim.seed if seed is None else seed,
-        start_date=dt.date.fromisoformat(start or sim.start_date),
-    )
+    given = {"users": users, "items": items, "days": days, "seed": seed, "start_date": _date(start)}
+    spec = dataclasses.replace(cfg.simulation, **{k: v for k, v in given.items() if v is not None})
     out = out or cfg.paths.data_dir
     started = time.perf_counter()
     counts = write_dataset(run_simulation(spec), out, fmt)
@@ -70,10 +66,15 @@ def ingest(
     date: Annotated[str | None, typer.Option(help="Load partitions up to this date (default: all)")] = None,
 ) -> None:
     """Validate event/item/user files against the data contract and load them into the warehouse."""
+    from retention.contract import ContractError
     from retention.ingest import ingest as ingest_files
 
     cfg = load_config()
-    report = ingest_files(cfg.paths.warehouse, data or cfg.paths.data_dir, _date(date))
+    try:
+        report = ingest_files(cfg.paths.warehouse, data or cfg.paths.data_dir, _date(date))
+    except ContractError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from error
     console.print(report)
 
 
@@ -122,30 +123,43 @@ def sql(
     cfg = load_config()
     if not shell and not query:
         raise typer.BadParameter("give a QUERY or --shell")
+    if not cfg.paths.warehouse.exists():
+        typer.echo(
+            f"warehouse {cfg.paths.warehouse} does not exist yet: run `retention ingest` or `retention demo`",
+            err=True,
+        )
+        raise typer.Exit(1)
+    ok = True
     with connect(cfg.paths.warehouse, read_only=True) as con:
         if query:
-            _print_result(con, query)
+            ok = _print_result(con, query)
         if shell:
             _shell(con)
+    if not ok:
+        raise typer.Exit(1)
 
 
-def _print_result(con, query: str) -> None:
+def _print_result(con, query: str) -> bool:
+    """Print the result as a table (values and errors verbatim, never as rich markup); False on error."""
     import duckdb
 
     try:
         cursor = con.execute(query)
+        rows = cursor.fetchmany(1000) if cursor.description else []
     except duckdb.Error as error:
-        console.print(f"[red]{error}[/]")
-        return
+        console.print(str(error), style="red", markup=False, highlight=False)
+        return False
     if cursor.description is None:
-        return
-    table = Table(*[column[0] for column in cursor.description])
-    rows = cursor.fetchmany(1000)
+        return True
+    table = Table()
+    for column in cursor.description:
+        table.add_column(Text(column[0]))
     for row in rows:
-        table.add_row(*["NULL" if v is None else str(v) for v in row])
+        table.add_row(*[Text("NULL" if v is None else str(v)) for v in row])
     console.print(table)
     if len(rows) == 1000:
         console.print("(first 1000 rows)")
+    return True
 
 
 def _shell(con) -> None:

@@ -8,6 +8,7 @@ that is passed down to every step.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +41,13 @@ class Paths:
 
 @dataclass(frozen=True)
 class Simulation:
+    """The demo history's size; also the simulator's spec (`retention.simulator.SimulationSpec`)."""
+
     users: int = 20_000
     items: int = 2_000
     days: int = 90
     seed: int = 42
-    start_date: str = "2026-06-01"
+    start_date: dt.date = dt.date(2026, 6, 1)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class Config:
 def _coerce(value: Any, like: Any) -> Any:
     if isinstance(like, Path):
         return Path(value)
+    if isinstance(like, dt.date):
+        return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
     if isinstance(like, bool):
         return str(value).lower() in {"1", "true", "yes", "on"}
     return type(like)(value)

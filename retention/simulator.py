@@ -53,6 +53,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from retention.config import Simulation
+
 EVENT_TYPES = ("view", "click", "add_to_cart", "purchase")
 EVENT_COLUMNS = ["event_id", "user_id", "item_id", "event_type", "ts", "value", "session_id"]
 FORMATS = ("parquet", "csv")
@@ -249,13 +251,8 @@ CATEGORIES: tuple[Category, ...] = (
 N_CATEGORIES = len(CATEGORIES)
 
 
-@dataclass(frozen=True)
-class SimulationSpec:
-    users: int = 20_000
-    items: int = 2_000
-    days: int = 90
-    seed: int = 42
-    start_date: dt.date = dt.date(2026, 6, 1)
+# The config's `simulation` section is the simulator's spec: users, items, days, seed, start_date.
+SimulationSpec = Simulation
 
 
 @dataclass
