@@ -3,6 +3,7 @@ UI on 127.0.0.1, as background processes tracked by PID files under var/run/."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from retention.config import Config
 from retention.orchestration import airflow_env, ensure_metadata_db
@@ -64,19 +67,23 @@ def _run_dir(cfg: Config) -> Path:
     return path
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _group_members(pgid: int) -> list[psutil.Process]:
+    """Live (non-zombie) processes of a process group: a service and every child it started."""
+    members = []
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(process)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return members
 
 
 def running(cfg: Config) -> dict[str, int]:
     pids = {}
     for pid_file in _run_dir(cfg).glob("*.pid"):
         pid = int(pid_file.read_text())
-        if _alive(pid):
+        if _group_members(pid):
             pids[pid_file.stem] = pid
     return pids
 
@@ -135,27 +142,18 @@ def airflow_password(cfg: Config) -> str:
 
 
 def down(cfg: Config, timeout_s: float = 30) -> list[str]:
-    """SIGTERM each service's process group, SIGKILL what is left after `timeout_s`; remove PID files."""
-    stopped = []
-    for name, pid in running(cfg).items():
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-        deadline = time.monotonic() + timeout_s
-        while _alive_group(pid) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        if _alive_group(pid):
-            os.killpg(pid, signal.SIGKILL)
-        stopped.append(name)
+    """SIGTERM every service's process group at once, SIGKILL what is left after `timeout_s`."""
+    services_running = running(cfg)
+    for pgid in services_running.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while any(_group_members(p) for p in services_running.values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pgid in services_running.values():
+        if _group_members(pgid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
     for pid_file in _run_dir(cfg).glob("*.pid"):
         pid_file.unlink()
-    return stopped
-
-
-def _alive_group(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return list(services_running)
