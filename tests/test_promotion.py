@@ -3,6 +3,7 @@
 import datetime as dt
 
 import mlflow
+import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
@@ -53,6 +54,9 @@ def test_only_a_better_candidate_moves_the_champion_alias(platform):
     assert tracking.champion_version(NAME) == second.candidate_version
     champion = tracking.load_champion(NAME)
     assert auc(champion) == second.candidate_score
+    # Any MLflow client can load the champion by name and score with it.
+    by_name = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(valid)
+    assert np.allclose(by_name, champion.predict_proba(valid))
 
     with connect(cfg.paths.warehouse, read_only=True) as con:
         rows = con.execute(

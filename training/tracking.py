@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import mlflow
 import mlflow.pyfunc
+import pandas as pd
 
 from retention.config import Config
 
 CHAMPION = "champion"
-# WrappedModel.predict is deliberately untyped (inputs differ by model); MLflow warns about that.
-warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
 # Explicit requirements keep log_model from inferring them (slow); the package itself is the real dep.
 PIP_REQUIREMENTS = ["retention", "scikit-learn", "torch", "pandas", "numpy"]
 
@@ -45,10 +43,10 @@ class WrappedModel(mlflow.pyfunc.PythonModel):
     def __init__(self, model: Any) -> None:
         self.model = model
 
-    def predict(self, context, model_input, params=None):  # untyped: MLflow infers schemas from hints
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> list:
         if hasattr(self.model, "predict_proba"):
-            return self.model.predict_proba(model_input)
-        return self.model.score(list(model_input["user_id"])).numpy()
+            return list(self.model.predict_proba(model_input))
+        return self.model.score(list(model_input["user_id"])).tolist()
 
 
 def log_model(model: Any, registered_name: str) -> str:
