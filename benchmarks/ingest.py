@@ -25,9 +25,7 @@ validated and loaded, the earlier ones are only hashed and skipped.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
 import multiprocessing
 import os
 import platform
@@ -44,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 import retention.ingest  # noqa: F401  (imported here so that every child starts from the same baseline)
+from benchmarks.data import simulated_history
 from retention.adapters.movielens import detect_movielens
 from retention.config import Config
 from retention.contract import ContractError, file_format
@@ -188,24 +187,6 @@ def _measure(kind: str, data_dir: Path, tmp_root: Path) -> dict[str, Any]:
 # Data
 
 
-def _sim_data(cfg: Config) -> tuple[Path, dict[str, Any]]:
-    """The default-size simulated history, generated once and then reused."""
-    from retention.simulator import simulate, write_dataset
-
-    spec = cfg.simulation
-    folder = cfg.paths.bench_dir.parent / "bench-data" / f"sim-{spec.users}-{spec.days}-{spec.seed}"
-    described = {k: str(v) if isinstance(v, dt.date) else v for k, v in dataclasses.asdict(spec).items()}
-    # The folder name leaves out items and start date: a sidecar file records the whole spec.
-    sidecar = folder.with_name(folder.name + ".spec.json")
-    reuse = (folder / "events").is_dir() and sidecar.exists() and json.loads(sidecar.read_text()) == described
-    if not reuse:
-        started = time.perf_counter()
-        write_dataset(simulate(spec), folder)
-        sidecar.write_text(json.dumps(described))
-        described["generated_seconds"] = round(time.perf_counter() - started, 2)
-    return folder, {**described, "reused": reuse}
-
-
 def _files_mb(files: list[Path]) -> float:
     return sum(f.stat().st_size for f in files) / 2**20
 
@@ -219,7 +200,7 @@ def run(cfg: Config, data: str | None) -> dict[str, Any]:
     console = Console(width=None if sys.stdout.isatty() else 120)  # as the CLI's own console
     simulation = None
     if data in (None, "sim"):
-        data_dir, simulation = _sim_data(cfg)
+        data_dir, simulation = simulated_history(cfg, cfg.simulation)
     else:
         data_dir = Path(data).expanduser().resolve()
         if not data_dir.is_dir():
