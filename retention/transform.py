@@ -38,10 +38,9 @@ def dbt_env(cfg: Config) -> dict[str, str]:
     }
 
 
-def run_dbt(cfg: Config, args: list[str], run_date: dt.date | None = None) -> None:
-    """Run the dbt CLI in a subprocess (dbt-duckdb keeps its connection open for the life of a process,
-    which would lock the warehouse for the next step); raise DbtError with dbt's own report."""
-    full = [
+def dbt_command(cfg: Config, args: list[str], run_date: dt.date | None = None) -> list[str]:
+    """The dbt CLI call for `args` on this project, with the run date's vars (run it with `dbt_env`)."""
+    command = [
         str(Path(sys.executable).with_name("dbt")),
         *args,
         "--project-dir",
@@ -50,8 +49,15 @@ def run_dbt(cfg: Config, args: list[str], run_date: dt.date | None = None) -> No
         str(DBT_PROJECT),
     ]
     if run_date is not None:
-        full += ["--vars", json.dumps(dbt_vars(cfg, run_date))]
-    result = subprocess.run(full, env={**os.environ, **dbt_env(cfg)}, text=True, capture_output=True)
+        command += ["--vars", json.dumps(dbt_vars(cfg, run_date))]
+    return command
+
+
+def run_dbt(cfg: Config, args: list[str], run_date: dt.date | None = None) -> None:
+    """Run the dbt CLI in a subprocess (dbt-duckdb keeps its connection open for the life of a process,
+    which would lock the warehouse for the next step); raise DbtError with dbt's own report."""
+    command = dbt_command(cfg, args, run_date)
+    result = subprocess.run(command, env={**os.environ, **dbt_env(cfg)}, text=True, capture_output=True)
     print(result.stdout, end="")
     if result.returncode != 0:
         failures = [line for line in result.stdout.splitlines() if "ERROR" in line or "FAIL" in line]
@@ -63,6 +69,3 @@ def build_features(cfg: Config, run_date: dt.date) -> None:
     """`dbt build`: models and their data tests, as of the run date's cutoff."""
     run_dbt(cfg, ["build"], run_date)
 
-
-def dbt_target_path(cfg: Config) -> Path:
-    return Path(dbt_env(cfg)["DBT_TARGET_PATH"])
