@@ -69,3 +69,8 @@ def build_features(cfg: Config, run_date: dt.date) -> None:
     """`dbt build`: models and their data tests, as of the run date's cutoff."""
     run_dbt(cfg, ["build"], run_date)
 
+
+
+def dbt_target_path(cfg: Config) -> Path:
+    """Where dbt writes its artifacts (manifest, catalog, docs) for this warehouse."""
+    return Path(dbt_env(cfg)["DBT_TARGET_PATH"])
