@@ -171,12 +171,28 @@ def publish(cfg: Config, run_date: dt.date) -> dict[str, Any]:
         con.execute("create schema if not exists marts")
         for table in MARTS:
             con.execute(f"create table if not exists marts.{table} as select * from {schema}.{table} limit 0")
+            _add_new_columns(con, f"{schema}.{table}", "marts", table)
             con.execute(f"delete from marts.{table} where run_date = ?", [run_date])
             con.execute(f"insert into marts.{table} by name select * from {schema}.{table}")
             counts[table] = con.execute(f"select count(*) from {schema}.{table}").fetchone()[0]
         con.execute(f"drop schema {schema} cascade")
         con.execute("commit")
     return counts
+
+
+def _add_new_columns(con, source: str, schema: str, table: str) -> None:
+    """Schema evolution: columns a newer version of the pipeline adds are added to the mart (older rows
+    get NULL), so publishing never fails on a mart created by an earlier version."""
+    existing = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()
+    }
+    for name, column_type, *_ in con.execute(f"describe {source}").fetchall():
+        if name not in existing:
+            con.execute(f'alter table {schema}.{table} add column "{name}" {column_type}')
 
 
 def _write_stage(cfg: Config, run_date: dt.date, frames: dict[str, pd.DataFrame]) -> None:

@@ -1,8 +1,27 @@
-{# The feature cutoff and the label cutoff (one horizon earlier), as timestamps. #}
+{# The feature cutoff and the label cutoff (one horizon earlier), as timestamps.
+   `cutoff` must be a date ('YYYY-MM-DD'): the feature windows are whole days ending at the cutoff's midnight,
+   which is what lets the features read per-day aggregates instead of events. #}
 {% macro feature_cutoff() -%}
     cast('{{ var("cutoff") }}' as timestamp)
 {%- endmacro %}
 
 {% macro label_cutoff() -%}
     {{ dbt.dateadd("day", -1 * var("horizon_days") | int, feature_cutoff()) }}
+{%- endmacro %}
+
+{# The date `days` days before the timestamp expression `ts_expr` (days may be negative: after). #}
+{% macro days_before(ts_expr, days) -%}
+    cast({{ dbt.dateadd("day", -1 * days | int, ts_expr) }} as date)
+{%- endmacro %}
+
+{# Past snapshot cutoffs for training: every `snapshot_every_days` days going back from the label cutoff,
+   `snapshot_count` of them (the newest first). Each one's label window [c, c + horizon) ends at or before
+   the run's cutoff. Returns a list of SQL timestamp expressions. #}
+{% macro snapshot_cutoffs() -%}
+    {%- set every = var("snapshot_every_days", 7) | int -%}
+    {%- set out = [] -%}
+    {%- for k in range(var("snapshot_count", 6) | int) -%}
+        {%- do out.append(dbt.dateadd("day", -1 * every * k, label_cutoff())) -%}
+    {%- endfor -%}
+    {{ return(out) }}
 {%- endmacro %}

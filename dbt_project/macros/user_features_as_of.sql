@@ -1,41 +1,149 @@
 {#
-  Behavioural features of every user active in [cutoff - active_days, cutoff), computed only from
-  events strictly before `cutoff` (point-in-time correct by construction).
+  Behavioural features of every user active in [cutoff - active_days, cutoff), computed only from days
+  strictly before `cutoff` (point-in-time correct by construction). `cutoff` is a SQL timestamp expression
+  at a midnight (UTC), so "the last w days" = the activity dates d with cutoff_date - w <= d < cutoff_date.
+  Reads the per-day intermediate tables, never events. Reusable for several cutoffs (training_snapshots).
 #}
 {% macro user_features_as_of(cutoff) %}
 {%- set active_days = var("active_days") | int -%}
-with history as (
-    select * from {{ ref('stg_events') }}
-    where ts < {{ cutoff }}
+{%- set cutoff_date = "cast(" ~ cutoff ~ " as date)" -%}
+{%- set bigint = api.Column.translate_type("bigint") -%}
+{%- set types = ["events", "views", "clicks", "carts", "purchases"] -%}
+with daily as (
+    select
+        *,
+        {{ dbt.datediff("activity_date", cutoff_date, "day") }} as age  -- 1 = the day before the cutoff
+    from {{ ref('int_user_daily_activity') }}
+    where activity_date < {{ cutoff_date }}
 ),
 
 per_user as (
     select
         user_id,
-        max(ts) as last_event_ts,
-        max(case when event_type = 'purchase' then ts end) as last_purchase_ts,
-        min(ts) as first_event_ts,
-        count(case when ts >= {{ dbt.dateadd("day", -7, cutoff) }} then 1 end) as events_7d,
-        count(case when ts >= {{ dbt.dateadd("day", -30, cutoff) }} then 1 end) as events_30d,
-        count(case when ts >= {{ dbt.dateadd("day", -60, cutoff) }}
-                    and ts < {{ dbt.dateadd("day", -30, cutoff) }} then 1 end) as events_prev_30d,
-        count(case when ts >= {{ dbt.dateadd("day", -30, cutoff) }} and event_type = 'view' then 1 end)
-            as views_30d,
-        count(case when ts >= {{ dbt.dateadd("day", -30, cutoff) }} and event_type = 'click' then 1 end)
-            as clicks_30d,
-        count(case when ts >= {{ dbt.dateadd("day", -30, cutoff) }} and event_type = 'add_to_cart' then 1 end)
-            as carts_30d,
-        count(case when ts >= {{ dbt.dateadd("day", -30, cutoff) }} and event_type = 'purchase' then 1 end)
-            as purchases_30d,
-        -- Summed as decimals: a parallel sum of doubles is not bit-for-bit reproducible across runs.
-        cast(sum(case when ts >= {{ dbt.dateadd("day", -30, cutoff) }} then cast(value as decimal(18, 2))
-                      else 0 end) as double) as purchase_value_30d,
-        count(distinct case when ts >= {{ dbt.dateadd("day", -30, cutoff) }}
-                            then cast(ts as date) end) as active_days_30d,
-        count(distinct case when ts >= {{ dbt.dateadd("day", -30, cutoff) }} then item_id end)
-            as distinct_items_30d
-    from history
+        max(last_ts) as last_event_ts,
+        max(last_purchase_ts) as last_purchase_ts,
+        min(first_ts) as first_event_ts,
+        {%- for w in [1, 7, 30, 90] %}
+        {%- for t in types %}
+        {{ dbt.cast("sum(case when age <= " ~ w ~ " then " ~ t ~ " else 0 end)", bigint) }} as {{ t }}_{{ w }}d,
+        {%- endfor %}
+        {%- endfor %}
+        {{ dbt.cast("sum(case when age between 31 and 60 then events else 0 end)", bigint) }} as events_prev_30d,
+        {{ money_sum("case when age <= 30 then purchase_value else 0 end") }} as purchase_value_30d,
+        {{ money_sum("case when age <= 90 then purchase_value else 0 end") }} as purchase_value_90d,
+        count(case when age <= 30 then 1 end) as active_days_30d,
+        count(case when age <= 90 then 1 end) as active_days_90d,
+        {{ dbt.cast("sum(case when age <= 30 then sessions else 0 end)", bigint) }} as sessions_30d,
+        sum(case when age <= 30 then session_seconds else 0 end) as session_seconds_30d,
+        {%- for k in range(1, 5) %}
+        sum(case when age > {{ 28 - 7 * k }} and age <= {{ 35 - 7 * k }} then events else 0 end) as week_{{ k }}_events,
+        {%- endfor %}
+        -- within-day gaps over the last 90 days
+        sum(case when age <= 90 then gap_seconds_sum else 0 end) as within_gap_sum_90d,
+        sum(case when age <= 90 then gap_seconds_sq_sum else 0 end) as within_gap_sq_sum_90d
+    from daily
     group by user_id
+),
+
+-- Gaps between consecutive active days within the last 90 days: first event of a day - last event of the
+-- previous active day.
+day_gaps as (
+    select
+        user_id,
+        sum(gap) as between_gap_sum_90d,
+        sum(gap * gap) as between_gap_sq_sum_90d
+    from (
+        select
+            user_id,
+            {{ dbt.datediff(
+                "lag(last_ts) over (partition by user_id order by activity_date)", "first_ts", "second"
+            ) }} as gap
+        from daily
+        where age <= 90
+    ) as g
+    group by user_id
+),
+
+-- One row per (user, item) with events in the last 30 days: its last cart and last purchase in the window
+-- (a purchase following a cart in the window is in the window too), and whether it is new to the user.
+user_items as (
+    select
+        d.user_id,
+        d.item_id,
+        max(d.last_cart_ts) as last_cart_ts_30d,
+        max(d.last_purchase_ts) as last_purchase_ts_30d
+    from {{ ref('int_user_item_daily') }} as d
+    where d.activity_date < {{ cutoff_date }}
+      and d.activity_date >= {{ days_before(cutoff, 30) }}
+    group by d.user_id, d.item_id
+),
+
+item_stats as (
+    select
+        i.user_id,
+        count(*) as distinct_items_30d,
+        count(case when f.first_date >= {{ days_before(cutoff, 30) }} then 1 end) as novel_items_30d,
+        count(i.last_cart_ts_30d) as carted_items_30d,
+        count(case when i.last_cart_ts_30d is not null
+                    and (i.last_purchase_ts_30d is null or i.last_purchase_ts_30d < i.last_cart_ts_30d)
+                   then 1 end) as abandoned_items_30d
+    from user_items as i
+    inner join {{ ref('int_user_item_first_seen') }} as f on f.user_id = i.user_id and f.item_id = i.item_id
+    group by i.user_id
+),
+
+categories as (
+    select user_id, category, sum(events) as events
+    from {{ ref('int_user_category_daily') }}
+    where activity_date < {{ cutoff_date }}
+      and activity_date >= {{ days_before(cutoff, 90) }}
+    group by user_id, category
+),
+
+category_stats as (
+    select
+        user_id,
+        sum(events) as events,
+        sum({{ count_log_count("events") }}) as sum_c_ln_c,
+        max(case when category_rank = 1 then category end) as top_category
+    from (
+        select
+            *,
+            row_number() over (partition by user_id order by events desc, category) as category_rank
+        from categories
+    ) as ranked
+    group by user_id
+),
+
+{%- set recs = adapter.get_relation(database=target.database, schema="marts", identifier="user_recommendations") %}
+{% if recs is not none and execute %}
+-- Interactions in the last 30 days on items recommended to the user by a run before the interaction's day.
+first_recommended as (
+    select user_id, item_id, min(cast(run_date as date)) as first_run_date
+    from {{ recs }}
+    where cast(run_date as date) < {{ cutoff_date }}
+    group by user_id, item_id
+),
+
+rec_hits as (
+    select d.user_id, sum(d.events) as rec_events_30d
+    from {{ ref('int_user_item_daily') }} as d
+    inner join first_recommended as r
+        on r.user_id = d.user_id and r.item_id = d.item_id and r.first_run_date < d.activity_date
+    where d.activity_date < {{ cutoff_date }}
+      and d.activity_date >= {{ days_before(cutoff, 30) }}
+    group by d.user_id
+),
+{% else %}
+-- marts.user_recommendations does not exist (yet): no recommendation engagement.
+rec_hits as (
+    select user_id, 0 as rec_events_30d from per_user where 1 = 0
+),
+{% endif %}
+
+active as (
+    select * from per_user
+    where last_event_ts >= {{ dbt.dateadd("day", -1 * active_days, cutoff) }}
 )
 
 select
@@ -53,8 +161,43 @@ select
     p.purchases_30d,
     p.purchase_value_30d,
     p.active_days_30d,
-    p.distinct_items_30d
-from per_user as p
+    coalesce(i.distinct_items_30d, 0) as distinct_items_30d,
+    {%- for w in [1, 7, 30, 90] %}
+    {%- for t in types if not (w in [7, 30] and t == "events") and not (w == 30 and t in ["views", "clicks", "carts", "purchases"]) %}
+    p.{{ t }}_{{ w }}d,
+    {%- endfor %}
+    {%- endfor %}
+    p.purchase_value_90d,
+    p.active_days_90d,
+    p.sessions_30d,
+    {{ safe_ratio("p.session_seconds_30d", "p.sessions_30d * 60") }} as mean_session_minutes_30d,
+    -- Inter-event times over the last 90 days (every gap between consecutive events), in hours; null with
+    -- fewer than two events. std is the population standard deviation.
+    case when p.events_90d > 1 then
+        cast(p.within_gap_sum_90d + coalesce(g.between_gap_sum_90d, 0) as double) / (p.events_90d - 1) / 3600
+    end as inter_event_hours_mean_90d,
+    case when p.events_90d > 1 then
+        sqrt(greatest(
+            cast(p.within_gap_sq_sum_90d + coalesce(g.between_gap_sq_sum_90d, 0) as double) / (p.events_90d - 1)
+            - power(cast(p.within_gap_sum_90d + coalesce(g.between_gap_sum_90d, 0) as double) / (p.events_90d - 1), 2),
+            0
+        )) / 3600
+    end as inter_event_hours_std_90d,
+    -- Least-squares slope of the weekly event counts over the last 4 weeks (week 1 = oldest, x = 1..4):
+    -- events per week, per week.
+    cast(-1.5 * p.week_1_events - 0.5 * p.week_2_events + 0.5 * p.week_3_events + 1.5 * p.week_4_events
+         as double) / 5 as activity_trend_4w,
+    {{ safe_ratio("i.abandoned_items_30d", "i.carted_items_30d") }} as cart_abandonment_30d,
+    c.top_category as top_category_90d,
+    -- Shannon entropy (natural log) of the user's event counts per category over the last 90 days.
+    greatest(coalesce(ln(cast(c.events as double)) - cast(c.sum_c_ln_c as double) / c.events, 0), 0)
+        as category_entropy_90d,
+    {{ safe_ratio("i.novel_items_30d", "i.distinct_items_30d") }} as novel_item_share_30d,
+    {{ safe_ratio("coalesce(r.rec_events_30d, 0)", "p.events_30d") }} as rec_engagement_30d
+from active as p
 left join {{ ref('stg_users') }} as u on u.user_id = p.user_id
-where p.last_event_ts >= {{ dbt.dateadd("day", -1 * active_days, cutoff) }}
+left join day_gaps as g on g.user_id = p.user_id
+left join item_stats as i on i.user_id = p.user_id
+left join category_stats as c on c.user_id = p.user_id
+left join rec_hits as r on r.user_id = p.user_id
 {% endmacro %}

@@ -1,4 +1,6 @@
--- Typed behavioural events, one row per event_id (the first loaded copy wins).
+{{ config(materialized="table") }}
+-- Typed behavioural events, one row per event_id (the first loaded copy wins). A table, not a view: the
+-- deduplication runs once per build instead of once per reader.
 with ranked as (
     select
         event_id,

@@ -1,0 +1,17 @@
+-- One row per user, day and item category with events. Incremental by day.
+{{ config(
+    materialized="incremental",
+    incremental_strategy="delete+insert",
+    unique_key=["user_id", "activity_date", "category"],
+    pre_hook=["{{ incremental_reset('activity_date') }}"],
+) }}
+
+select
+    d.user_id,
+    d.activity_date,
+    coalesce(i.category, '(unknown)') as category,
+    {{ dbt.cast("sum(d.events)", api.Column.translate_type("bigint")) }} as events
+from {{ ref('int_user_item_daily') }} as d
+left join {{ ref('stg_items') }} as i on i.item_id = d.item_id
+where {{ incremental_date_filter('d.activity_date') }}
+group by d.user_id, d.activity_date, coalesce(i.category, '(unknown)')
