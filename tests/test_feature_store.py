@@ -1,5 +1,6 @@
-"""The dbt feature layer (staging -> intermediate -> features): point-in-time correct, incremental builds equal
-to full refreshes, idempotent reruns, exact session / inter-event statistics, and `dbt docs generate`."""
+"""The dbt feature layer (staging -> intermediate -> features): point-in-time correct, incremental
+builds equal to full refreshes, idempotent reruns, exact session / inter-event statistics, and
+`dbt docs generate`."""
 
 from __future__ import annotations
 
@@ -41,7 +42,11 @@ def read(cfg, table: str, keys: list[str]) -> pd.DataFrame:
         frame = con.execute(f"select * from {table}").df()
     frame = frame.sort_values(keys, kind="stable").reset_index(drop=True)
     for column in frame.columns:  # list columns (user_sequences) compare as tuples
-        if frame[column].dtype == object and len(frame) and isinstance(frame[column].iloc[0], (list, np.ndarray)):
+        if (
+            frame[column].dtype == object
+            and len(frame)
+            and isinstance(frame[column].iloc[0], (list, np.ndarray))
+        ):
             frame[column] = frame[column].map(tuple)
     return frame
 
@@ -122,10 +127,14 @@ def test_day_by_day_incremental_builds_equal_a_full_refresh_and_reruns_change_no
     # The late events (two days before their partition) are in the per-day tables, built incrementally.
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
         [(expected,)] = con.execute(
-            "select count(*) from staging.stg_events where cast(ts as date) = ?", [last - dt.timedelta(days=2)]
+            "select count(*) from staging.stg_events where cast(ts as date) = ?",
+            [last - dt.timedelta(days=2)],
         ).fetchall()
     daily = incremental["intermediate.int_user_daily_activity"]
-    assert daily.loc[daily["activity_date"] == pd.Timestamp(last - dt.timedelta(days=2)), "events"].sum() == expected
+    assert (
+        daily.loc[daily["activity_date"] == pd.Timestamp(last - dt.timedelta(days=2)), "events"].sum()
+        == expected
+    )
 
     pipeline.transform(cfg, last)
     assert_same(snapshot(cfg, tables), incremental, "rerun of the same date")
@@ -154,7 +163,9 @@ def test_sessions_and_inter_event_times_match_the_events_recommendations_and_doc
         recs = con.execute("select user_id, item_id from marts.user_recommendations").df()
     pipeline.transform(cfg, run_date)
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
-        events = con.execute("select user_id, item_id, ts from staging.stg_events where ts < ?", [cutoff]).df()
+        events = con.execute(
+            "select user_id, item_id, ts from staging.stg_events where ts < ?", [cutoff]
+        ).df()
     features = read(cfg, "features.user_features", ["user_id"]).set_index("user_id")
 
     # Event-level reference computations in pandas.
@@ -171,12 +182,16 @@ def test_sessions_and_inter_event_times_match_the_events_recommendations_and_doc
     same_day_gap = seconds[month.index].groupby([month["user_id"], month["day"]]).diff()
     sessions = (same_day_gap.isna() | (same_day_gap > 1800)).groupby(month["user_id"]).sum()
     on_recs = month.merge(recs, on=["user_id", "item_id"], how="left", indicator=True)
-    on_recs = on_recs.assign(hit=(on_recs["_merge"] == "both") & (on_recs["ts"] >= pd.Timestamp(rec_run) + pd.Timedelta(days=1)))
+    on_recs = on_recs.assign(
+        hit=(on_recs["_merge"] == "both") & (on_recs["ts"] >= pd.Timestamp(rec_run) + pd.Timedelta(days=1))
+    )
     engagement = on_recs.groupby("user_id")["hit"].mean()
 
     users = features.index
     np.testing.assert_allclose(features["inter_event_hours_mean_90d"], hours_mean.reindex(users), rtol=1e-9)
-    np.testing.assert_allclose(features["inter_event_hours_std_90d"], hours_std.reindex(users), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        features["inter_event_hours_std_90d"], hours_std.reindex(users), rtol=1e-6, atol=1e-9
+    )
     np.testing.assert_array_equal(features["sessions_30d"], sessions.reindex(users))
     np.testing.assert_allclose(features["rec_engagement_30d"], engagement.reindex(users), rtol=1e-12)
     assert features["rec_engagement_30d"].gt(0).any()
