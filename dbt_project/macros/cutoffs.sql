@@ -17,11 +17,21 @@
 {# Past snapshot cutoffs for training: every `snapshot_every_days` days going back from the label cutoff,
    `snapshot_count` of them (the newest first). Each one's label window [c, c + horizon) ends at or before
    the run's cutoff. Returns a list of SQL timestamp expressions. #}
-{% macro snapshot_cutoffs() -%}
+{#
+  Training snapshot dates (ISO strings, newest first): `snapshot_count` dates `snapshot_every_days` apart on
+  a fixed calendar (days since Monday 2000-01-03 divisible by the step), the newest at or before the label
+  cutoff. A fixed calendar means a snapshot, once its label window is complete, never changes: the
+  incremental training_snapshots model builds each date once.
+#}
+{% macro snapshot_dates() -%}
+    {%- set dt = modules.datetime -%}
     {%- set every = var("snapshot_every_days", 7) | int -%}
+    {%- set cutoff = dt.date.fromisoformat(var("cutoff") | string) -%}
+    {%- set label = cutoff - dt.timedelta(days=var("horizon_days") | int) -%}
+    {%- set newest = label - dt.timedelta(days=(label - dt.date(2000, 1, 3)).days % every) -%}
     {%- set out = [] -%}
     {%- for k in range(var("snapshot_count", 6) | int) -%}
-        {%- do out.append(dbt.dateadd("day", -1 * every * k, label_cutoff())) -%}
+        {%- do out.append((newest - dt.timedelta(days=every * k)).isoformat()) -%}
     {%- endfor -%}
     {{ return(out) }}
 {%- endmacro %}

@@ -1,5 +1,3 @@
--- Features as of the label cutoff joined with the labels that follow it: the churn model's training data
--- (the newest snapshot of training_snapshots).
-select *
-from {{ ref('training_snapshots') }}
-where cutoff_date = cast({{ label_cutoff() }} as date)
+-- Features as of the label cutoff (the run's cutoff - horizon_days) joined with the labels that follow it:
+-- the churn model's training data, always at the freshest complete label window.
+{{ training_snapshot_as_of(label_cutoff()) }}
