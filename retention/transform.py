@@ -70,7 +70,6 @@ def build_features(cfg: Config, run_date: dt.date) -> None:
     run_dbt(cfg, ["build"], run_date)
 
 
-
 def dbt_target_path(cfg: Config) -> Path:
     """Where dbt writes its artifacts (manifest, catalog, docs) for this warehouse."""
     return Path(dbt_env(cfg)["DBT_TARGET_PATH"])
