@@ -26,16 +26,20 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def platform_env(root: Path, data_dir: Path) -> dict[str, str]:
+    """Environment that puts every path of the platform (warehouse, stores, homes) under `root`."""
+    return {
+        "RETENTION_PATHS__WAREHOUSE": str(root / "var" / "warehouse.duckdb"),
+        "RETENTION_PATHS__MLFLOW_DIR": str(root / "mlruns"),
+        "RETENTION_PATHS__AIRFLOW_HOME": str(root / "var" / "airflow"),
+        "RETENTION_PATHS__BENCH_DIR": str(root / "var" / "bench"),
+        "RETENTION_PATHS__DATA_DIR": str(data_dir),
+    }
+
+
 @pytest.fixture
 def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_data: Path) -> Config:
     """The platform config with warehouse, MLflow store, Airflow home and data under tmp_path."""
-    paths = {
-        "WAREHOUSE": tmp_path / "var" / "warehouse.duckdb",
-        "MLFLOW_DIR": tmp_path / "mlruns",
-        "AIRFLOW_HOME": tmp_path / "var" / "airflow",
-        "BENCH_DIR": tmp_path / "var" / "bench",
-        "DATA_DIR": tiny_data,
-    }
-    for key, value in paths.items():
-        monkeypatch.setenv(f"RETENTION_PATHS__{key}", str(value))
+    for key, value in platform_env(tmp_path, tiny_data).items():
+        monkeypatch.setenv(key, value)
     return load_config()

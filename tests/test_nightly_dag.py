@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import mlflow
 import pytest
+from conftest import platform_env
 
 from retention.config import Config
 from retention.ingest import latest_event_date
@@ -48,12 +49,7 @@ def mart_snapshot(cfg: Config) -> dict[str, list[tuple]]:
 def nightly(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path):
     """One real DAG run for the latest simulated date, then a rerun of the same date."""
     root = tmp_path_factory.mktemp("nightly")
-    env = {
-        "RETENTION_PATHS__WAREHOUSE": str(root / "warehouse.duckdb"),
-        "RETENTION_PATHS__MLFLOW_DIR": str(root / "mlruns"),
-        "RETENTION_PATHS__AIRFLOW_HOME": str(root / "airflow"),
-        "RETENTION_PATHS__DATA_DIR": str(tiny_data),
-    }
+    env = platform_env(root, tiny_data)
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)

@@ -18,6 +18,7 @@ import duckdb
 import psutil
 import pytest
 import requests
+from conftest import platform_env
 
 from retention.config import Config, load_config
 from retention.ingest import latest_event_date
@@ -117,11 +118,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Iterator
     root = tmp_path_factory.mktemp("services")
     airflow_port, mlflow_port = free_ports(2)
     env = {
-        "RETENTION_PATHS__WAREHOUSE": root / "var" / "warehouse.duckdb",
-        "RETENTION_PATHS__MLFLOW_DIR": root / "mlruns",
-        "RETENTION_PATHS__AIRFLOW_HOME": root / "var" / "airflow",
-        "RETENTION_PATHS__BENCH_DIR": root / "var" / "bench",
-        "RETENTION_PATHS__DATA_DIR": tiny_data,
+        **platform_env(root, tiny_data),
         "RETENTION_SERVICES__AIRFLOW_PORT": airflow_port,
         "RETENTION_SERVICES__MLFLOW_PORT": mlflow_port,
     }
