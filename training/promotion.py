@@ -101,9 +101,7 @@ def _record(cfg: Config, decision: Decision) -> None:
 
 def log_and_gate(
     cfg: Config,
-    *,
-    experiment: str,
-    registered_name: str,
+    name: str,
     run_date: dt.date,
     model: Any,
     params: dict[str, Any],
@@ -111,20 +109,20 @@ def log_and_gate(
     gate_metric: str,
     evaluate: Callable[[Any], float],
 ) -> dict[str, Any]:
-    """One MLflow run per candidate: params, validation metrics, the model (a new registered version),
-    then the promotion gate. Returns what the DAG shows as the task's result."""
+    """One MLflow run per candidate in experiment `name`: params, validation metrics, the model (a new
+    version of registered model `name`), then the promotion gate. Returns the task's result for the DAG."""
     tracking.configure(cfg)
-    tracking.use_experiment(cfg, experiment)
+    tracking.use_experiment(cfg, name)
     with mlflow.start_run(run_name=f"{params['model']}-{run_date}") as run:
         mlflow.set_tags({"run_date": run_date.isoformat(), "model": params["model"]})
         mlflow.log_params(params)
-        mlflow.log_metrics({f"val_{name}": value for name, value in metrics.items()})
-        version = tracking.log_model(model, registered_name)
-        decision = promote_if_better(cfg, registered_name, version, gate_metric, evaluate, run_date)
+        mlflow.log_metrics({f"val_{metric}": value for metric, value in metrics.items()})
+        version = tracking.log_model(model, name)
+        decision = promote_if_better(cfg, name, version, gate_metric, evaluate, run_date)
     return {
         "run_id": run.info.run_id,
         "version": version,
         "promoted": decision.promoted,
         "reason": decision.reason,
-        **{f"val_{name}": round(value, 4) for name, value in metrics.items()},
+        **{f"val_{metric}": round(value, 4) for metric, value in metrics.items()},
     }

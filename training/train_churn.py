@@ -14,8 +14,8 @@ from training.churn_logistic import FEATURES, LogisticChurnModel
 from training.evaluate import churn_metrics
 from training.promotion import log_and_gate
 
+# The MLflow experiment and the registered model share this name.
 REGISTERED_NAME = "retention-churn"
-EXPERIMENT = "retention-churn"
 # Validation users are fixed by a hash of their id, so no champion ever trained on them.
 VALIDATION_SALT = "churn-validation-v1"
 VALIDATION_SHARE = 0.2
@@ -47,14 +47,4 @@ def train_churn(cfg: Config, run_date: dt.date) -> dict[str, Any]:
         "churn_rate": round(float(np.mean(frame["churned"])), 4),
     }
     metrics = churn_metrics(valid["churned"].to_numpy(), model.predict_proba(valid))
-    return log_and_gate(
-        cfg,
-        experiment=EXPERIMENT,
-        registered_name=REGISTERED_NAME,
-        run_date=run_date,
-        model=model,
-        params=params,
-        metrics=metrics,
-        gate_metric="roc_auc",
-        evaluate=validation_auc,
-    )
+    return log_and_gate(cfg, REGISTERED_NAME, run_date, model, params, metrics, "roc_auc", validation_auc)

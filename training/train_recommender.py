@@ -12,8 +12,8 @@ from training.evaluate import ranking_metrics
 from training.popularity import PopularityRecommender
 from training.promotion import log_and_gate
 
+# The MLflow experiment and the registered model share this name.
 REGISTERED_NAME = "retention-recommender"
-EXPERIMENT = "retention-recommender"
 
 
 def build_model(cfg: Config) -> PopularityRecommender:
@@ -54,14 +54,5 @@ def train_recommender(cfg: Config, run_date: dt.date) -> dict[str, Any]:
         "k": k,
     }
     metrics = ranking_metrics(model, users, seen, truth, k)
-    return log_and_gate(
-        cfg,
-        experiment=EXPERIMENT,
-        registered_name=REGISTERED_NAME,
-        run_date=run_date,
-        model=model,
-        params=params,
-        metrics=metrics,
-        gate_metric=f"ndcg_at_{k}",
-        evaluate=validation_ndcg,
-    )
+    gate_metric = f"ndcg_at_{k}"
+    return log_and_gate(cfg, REGISTERED_NAME, run_date, model, params, metrics, gate_metric, validation_ndcg)
