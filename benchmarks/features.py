@@ -422,7 +422,8 @@ def _bench_one(cfg: Config, data_dir: Path, tmp_root: Path, console: Console, la
             console.log(f"features benchmark [{label}]: {text}")
 
         def dbt(args: list[str], day: dt.date, name: str) -> tuple[Measured, dict[str, float]]:
-            measured = _measure(dbt_command(bench_cfg, args, day), env, work / f"{name}.log")
+            day_env = {**env, **dbt_env(bench_cfg, day)}
+            measured = _measure(dbt_command(bench_cfg, args, day), day_env, work / f"{name}.log")
             return measured, _model_seconds(Path(env["DBT_TARGET_PATH"]))
 
         step(f"ingest {len(days) - 1} days up to {run_date} (untimed)")
@@ -432,7 +433,8 @@ def _bench_one(cfg: Config, data_dir: Path, tmp_root: Path, console: Console, la
             env,
             work / "ingest.log",
         )
-        _measure(dbt_command(bench_cfg, ["parse"]), env, work / "parse.log")
+        parse_env = {**env, **dbt_env(bench_cfg, run_date)}
+        _measure(dbt_command(bench_cfg, ["parse"], run_date), parse_env, work / "parse.log")
 
         step("full build: dbt run --full-refresh --select +user_features")
         full, full_models = dbt(["run", "--full-refresh", "--select", "+user_features"], run_date, "full")

@@ -45,10 +45,10 @@ def ingest(cfg: Config, run_date: dt.date) -> dict[str, Any]:
 
 
 def transform(cfg: Config, run_date: dt.date) -> dict[str, Any]:
-    from retention.transform import build_features
+    from retention.transform import build_features, cutoff_for
 
     build_features(cfg, run_date)
-    return {"cutoff": (run_date + dt.timedelta(days=1)).isoformat()}
+    return {"cutoff": cutoff_for(run_date).isoformat()}
 
 
 def validate(cfg: Config, run_date: dt.date) -> dict[str, Any]:

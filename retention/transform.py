@@ -18,28 +18,37 @@ class DbtError(RuntimeError):
     pass
 
 
-def dbt_vars(cfg: Config, run_date: dt.date) -> dict[str, object]:
+def cutoff_for(run_date: dt.date) -> dt.date:
     """Features see every event up to the end of the run date: the cutoff is the next midnight (UTC)."""
+    return run_date + dt.timedelta(days=1)
+
+
+def dbt_vars(cfg: Config) -> dict[str, object]:
+    """The project vars from the config (constant from run to run, so dbt's partial parsing holds)."""
     return {
-        "cutoff": (run_date + dt.timedelta(days=1)).isoformat(),
         "active_days": cfg.features.active_days,
         "horizon_days": cfg.features.horizon_days,
     }
 
 
-def dbt_env(cfg: Config) -> dict[str, str]:
+def dbt_env(cfg: Config, run_date: dt.date | None = None) -> dict[str, str]:
+    """dbt's environment: the warehouse, dbt's work folders and the run's cutoff (DBT_CUTOFF, read by
+    macros/cutoffs.sql: an env var, as a changed --vars would make dbt re-parse the whole project)."""
     work = cfg.paths.warehouse.parent / "dbt"
-    return {
+    env = {
         "RETENTION_WAREHOUSE": str(cfg.paths.warehouse),
         "DBT_TARGET_PATH": str(work / "target"),
         "DBT_LOG_PATH": str(work / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DBT_PARTIAL_PARSE": "True",
     }
+    if run_date is not None:
+        env["DBT_CUTOFF"] = cutoff_for(run_date).isoformat()
+    return env
 
 
 def dbt_command(cfg: Config, args: list[str], run_date: dt.date | None = None) -> list[str]:
-    """The dbt CLI call for `args` on this project, with the run date's vars (run it with `dbt_env`)."""
+    """The dbt CLI call for `args` on this project (run it with `dbt_env(cfg, run_date)`)."""
     command = [
         str(Path(sys.executable).with_name("dbt")),
         *args,
@@ -49,7 +58,7 @@ def dbt_command(cfg: Config, args: list[str], run_date: dt.date | None = None) -
         str(DBT_PROJECT),
     ]
     if run_date is not None:
-        command += ["--vars", json.dumps(dbt_vars(cfg, run_date))]
+        command += ["--vars", json.dumps(dbt_vars(cfg))]
     return command
 
 
@@ -57,7 +66,8 @@ def run_dbt(cfg: Config, args: list[str], run_date: dt.date | None = None) -> No
     """Run the dbt CLI in a subprocess (dbt-duckdb keeps its connection open for the life of a process,
     which would lock the warehouse for the next step); raise DbtError with dbt's own report."""
     command = dbt_command(cfg, args, run_date)
-    result = subprocess.run(command, env={**os.environ, **dbt_env(cfg)}, text=True, capture_output=True)
+    env = {**os.environ, **dbt_env(cfg, run_date)}
+    result = subprocess.run(command, env=env, text=True, capture_output=True)
     print(result.stdout, end="")
     if result.returncode != 0:
         failures = [line for line in result.stdout.splitlines() if "ERROR" in line or "FAIL" in line]

@@ -1,8 +1,17 @@
+{#
+  The cutoff date (YYYY-MM-DD): the env var DBT_CUTOFF, which the pipeline sets, else the var `cutoff`.
+  An env var rather than --vars because changing --vars forces dbt to re-parse the whole project on every
+  nightly run, while a changed env var only re-parses the files that read it.
+#}
+{% macro cutoff_date() -%}
+    {{ return(env_var("DBT_CUTOFF", var("cutoff") | string)) }}
+{%- endmacro %}
+
 {# The feature cutoff and the label cutoff (one horizon earlier), as timestamps.
    `cutoff` must be a date ('YYYY-MM-DD'): the feature windows are whole days ending at the cutoff's midnight,
    which is what lets the features read per-day aggregates instead of events. #}
 {% macro feature_cutoff() -%}
-    cast('{{ var("cutoff") }}' as timestamp)
+    cast('{{ cutoff_date() }}' as timestamp)
 {%- endmacro %}
 
 {% macro label_cutoff() -%}
@@ -26,7 +35,7 @@
 {% macro snapshot_dates() -%}
     {%- set dt = modules.datetime -%}
     {%- set every = var("snapshot_every_days", 7) | int -%}
-    {%- set cutoff = dt.date.fromisoformat(var("cutoff") | string) -%}
+    {%- set cutoff = dt.date.fromisoformat(cutoff_date()) -%}
     {%- set label = cutoff - dt.timedelta(days=var("horizon_days") | int) -%}
     {%- set newest = label - dt.timedelta(days=(label - dt.date(2000, 1, 3)).days % every) -%}
     {%- set out = [] -%}
