@@ -11,14 +11,20 @@ from retention.config import Config
 from retention.pipeline import MARTS
 from retention.warehouse import connect, table_exists
 
-NEXT_STEPS = (
-    ("make up", "open the Airflow UI (http://127.0.0.1:8080) and the MLflow UI (http://127.0.0.1:5000)"),
-    ("make sql", "a read-only SQL shell on the warehouse"),
-    (
-        'retention sql "select segment, arm, count(*) from marts.intervention_list group by all"',
-        "query the outputs",
-    ),
-)
+
+def next_steps(cfg: Config) -> list[tuple[str, str]]:
+    airflow, mlflow = cfg.services.airflow_port, cfg.services.mlflow_port
+    return [
+        (
+            "make up",
+            f"open the Airflow UI (http://127.0.0.1:{airflow}) and the MLflow UI (http://127.0.0.1:{mlflow})",
+        ),
+        ("make sql", "a read-only SQL shell on the warehouse"),
+        (
+            'retention sql "select segment, arm, count(*) from marts.intervention_list group by all"',
+            "query the outputs",
+        ),
+    ]
 
 
 def mart_counts(cfg: Config, run_date: dt.date) -> dict[str, int]:
@@ -64,5 +70,5 @@ def print_summary(cfg: Config, run_date: dt.date, console: Console | None = None
     console.print(f"DuckDB warehouse: [bold]{cfg.paths.warehouse}[/]")
     console.print(f"MLflow store:     [bold]{cfg.paths.mlflow_dir}[/] (tracking URI {cfg.paths.mlflow_uri})")
     console.print("Next, try:")
-    for command, what in NEXT_STEPS:
+    for command, what in next_steps(cfg):
         console.print(f"  [bold cyan]{command}[/]  # {what}")
