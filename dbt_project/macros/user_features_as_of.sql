@@ -65,7 +65,7 @@ day_gaps as (
 ),
 
 -- One row per (user, item) with events in the last 30 days: its last cart and last purchase in the window
--- (a purchase following a cart in the window is in the window too), and whether it is new to the user.
+-- (a purchase following a cart in the window is in the window too).
 user_items as (
     select
         d.user_id,
@@ -80,16 +80,23 @@ user_items as (
 
 item_stats as (
     select
-        i.user_id,
+        user_id,
         count(*) as distinct_items_30d,
-        count(case when f.first_date >= {{ days_before(cutoff, 30) }} then 1 end) as novel_items_30d,
-        count(i.last_cart_ts_30d) as carted_items_30d,
-        count(case when i.last_cart_ts_30d is not null
-                    and (i.last_purchase_ts_30d is null or i.last_purchase_ts_30d < i.last_cart_ts_30d)
+        count(last_cart_ts_30d) as carted_items_30d,
+        count(case when last_cart_ts_30d is not null
+                    and (last_purchase_ts_30d is null or last_purchase_ts_30d < last_cart_ts_30d)
                    then 1 end) as abandoned_items_30d
-    from user_items as i
-    inner join {{ ref('int_user_item_first_seen') }} as f on f.user_id = i.user_id and f.item_id = i.item_id
-    group by i.user_id
+    from user_items
+    group by user_id
+),
+
+-- Items new to the user in the last 30 days: the pairs first seen in the window (all of them are in it).
+novel_items as (
+    select user_id, count(*) as novel_items_30d
+    from {{ ref('int_user_item_first_seen') }}
+    where first_date < {{ cutoff_date }}
+      and first_date >= {{ days_before(cutoff, 30) }}
+    group by user_id
 ),
 
 categories as (
@@ -192,12 +199,13 @@ select
     -- Shannon entropy (natural log) of the user's event counts per category over the last 90 days.
     greatest(coalesce(ln(cast(c.events as double)) - cast(c.sum_c_ln_c as double) / c.events, 0), 0)
         as category_entropy_90d,
-    {{ safe_ratio("i.novel_items_30d", "i.distinct_items_30d") }} as novel_item_share_30d,
+    {{ safe_ratio("n.novel_items_30d", "i.distinct_items_30d") }} as novel_item_share_30d,
     {{ safe_ratio("coalesce(r.rec_events_30d, 0)", "p.events_30d") }} as rec_engagement_30d
 from active as p
 left join {{ ref('stg_users') }} as u on u.user_id = p.user_id
 left join day_gaps as g on g.user_id = p.user_id
 left join item_stats as i on i.user_id = p.user_id
+left join novel_items as n on n.user_id = p.user_id
 left join category_stats as c on c.user_id = p.user_id
 left join rec_hits as r on r.user_id = p.user_id
 {% endmacro %}
