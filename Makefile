@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RETENTION := $(BIN)/retention
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint up down sql bench bench-ingest clean
+.PHONY: install demo test lint up down sql dbt-docs bench bench-ingest clean
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ down: install
 
 sql: install
 	$(RETENTION) sql --shell
+
+# The dbt docs (lineage, columns, tests) of the last run on http://127.0.0.1:8081
+dbt-docs: install
+	$(RETENTION) dbt-docs
 
 # `make bench NAME=ingest` or `make bench-ingest`: results in var/bench/NAME.json
 bench: install

@@ -80,6 +80,13 @@ def build_features(cfg: Config, run_date: dt.date) -> None:
     run_dbt(cfg, ["build"], run_date)
 
 
+def build_docs(cfg: Config, run_date: dt.date) -> Path:
+    """`dbt docs generate` from the manifest the build just wrote (no recompilation): the lineage and the
+    catalog of every model as of this run; returns the site's index.html (`retention dbt-docs` serves it)."""
+    run_dbt(cfg, ["docs", "generate", "--no-compile"], run_date)
+    return dbt_target_path(cfg) / "index.html"
+
+
 def dbt_target_path(cfg: Config) -> Path:
     """Where dbt writes its artifacts (manifest, catalog, docs) for this warehouse."""
     return Path(dbt_env(cfg)["DBT_TARGET_PATH"])
