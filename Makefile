@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RETENTION := $(BIN)/retention
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint up down sql dbt-docs bench bench-ingest clean
+.PHONY: install demo test lint up down sql docs dbt-docs bench bench-ingest clean
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ down: install
 
 sql: install
 	$(RETENTION) sql --shell
+
+# Great Expectations Data Docs of every run (paths.data_docs_dir), on http://127.0.0.1:8082
+docs: install
+	$(RETENTION) data-docs
 
 # The dbt docs (lineage, columns, tests) of the last run on http://127.0.0.1:8081
 dbt-docs: install

@@ -43,6 +43,7 @@ from rich.table import Table
 
 import retention.ingest  # noqa: F401  (imported here so that every child starts from the same baseline)
 from benchmarks.data import simulated_history
+from benchmarks.memory import proc_status_mb, reset_peak_rss
 from retention.adapters.movielens import detect_movielens
 from retention.config import Config
 from retention.contract import ContractError, file_format
@@ -68,30 +69,9 @@ RSS_METHODS = {
 # Children: each runs one measurement and sends back its timing and its own peak RSS.
 
 
-def _proc_status_mb(key: str) -> float | None:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(f"{key}:"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> str:
-    """Reset the process's RSS high-water mark where Linux allows it; return the method that applies."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return "ru_maxrss"
-    return "vmhwm" if _proc_status_mb("VmHWM") is not None else "ru_maxrss"
-
-
 def _rss_mb(method: str, key: str) -> float:
     if method == "vmhwm":
-        return _proc_status_mb(key) or 0.0
+        return proc_status_mb(key) or 0.0
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return maxrss / 1024 / (1024 if sys.platform == "darwin" else 1)
 
@@ -128,7 +108,7 @@ def _child(kind: str, warehouse: str, data_dir: str, results: Any) -> None:
         if kind == "incremental":
             last = max(partitions(data))
             extra["prepared_dates"] = len(ingest(wh, data, last - dt.timedelta(days=1)).dates_loaded)
-        rss_method = _reset_peak_rss()
+        rss_method = reset_peak_rss()
         rss_before = _rss_mb(rss_method, "VmRSS")
         started = time.perf_counter()
         if kind == "baseline":

@@ -1,7 +1,9 @@
 """retention_nightly: the nightly batch run, wiring only (the logic lives in `retention.pipeline`).
 
-ingest -> transform (dbt build) -> validate (Great Expectations, blocking) -> train_churn ->
-train_recommender -> score -> intervene -> publish
+ingest -> validate_raw -> transform (dbt build) -> validate_features -> train_churn ->
+train_recommender -> score -> intervene -> validate_outputs -> publish
+(validate_*: Great Expectations gates; an error-severity failure fails the task, so nothing downstream
+runs and the published marts stay as they were)
 
 The run date is the `run_date` param when given, else the start of the run's data interval: for the
 scheduled run at midnight, and for a manual trigger, the last complete day.
@@ -18,16 +20,18 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 STEPS = (
     "ingest",
+    "validate_raw",
     "transform",
-    "validate",
+    "validate_features",
     "train_churn",
     "train_recommender",
     "score",
     "intervene",
+    "validate_outputs",
     "publish",
 )
-# The data-quality gate only fails on bad data, which a retry cannot fix.
-NO_RETRY = {"validate"}
+# The data-quality gates only fail on bad data, which a retry cannot fix.
+NO_RETRY = {"validate_raw", "validate_features", "validate_outputs"}
 
 
 def pipeline_task(step: str):
@@ -67,13 +71,13 @@ def pipeline_task(step: str):
         "churn_model": Param(
             None,
             type=["null", "string"],
-            enum=[None, "logistic"],
+            enum=[None, "logistic", "gbdt", "bgnbd", "sequence"],
             description="Churn model to train; empty = churn.model from retention.yaml",
         ),
         "recommender": Param(
             None,
             type=["null", "string"],
-            enum=[None, "popularity"],
+            enum=[None, "popularity", "mf", "sasrec"],
             description="Recommender to train; empty = recommender.model",
         ),
     },

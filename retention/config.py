@@ -27,6 +27,7 @@ class Paths:
     mlflow_dir: Path = Path("mlruns")
     airflow_home: Path = Path("var/airflow")
     bench_dir: Path = Path("var/bench")
+    data_docs_dir: Path = Path("var/data_docs")  # Great Expectations Data Docs, rebuilt on every run
     # An MLflow server to track to instead of the local store (e.g. http://mlflow:5000 in docker compose).
     mlflow_tracking_uri: str = ""
 
@@ -58,17 +59,33 @@ class Features:
 
 @dataclass(frozen=True)
 class Churn:
-    model: str = "logistic"
-    segment_high: float = 0.5
-    segment_medium: float = 0.2
+    model: str = "gbdt"  # logistic, gbdt, bgnbd or sequence (training/churn_model.py)
+    segment_high: float = 0.6
+    segment_medium: float = 0.3
+    # Segment on p x recent spend / mean recent spend (value at risk) instead of p alone.
+    value_weighted: bool = False
 
 
 @dataclass(frozen=True)
 class Recommender:
-    model: str = "popularity"
+    model: str = "popularity"  # popularity | mf | sasrec (training/train_recommender.py)
     popularity_days: int = 14
     top_k: int = 10
     batch_users: int = 4096
+    # mf and sasrec: epochs are chosen by early stopping on a leave-last-out split of the training events
+    seed: int = 42
+    max_epochs: int = 10
+    patience: int = 2
+    mf_dim: int = 64
+    mf_negatives: int = 512
+    mf_learning_rate: float = 0.005
+    mf_batch_size: int = 1024
+    sasrec_hidden: int = 128
+    sasrec_blocks: int = 2
+    sasrec_max_len: int = 50
+    sasrec_dropout: float = 0.2
+    sasrec_learning_rate: float = 0.002
+    sasrec_batch_size: int = 16
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,24 @@ class Interventions:
     care_budget: int = 1000
     fatigue_days: int = 7
     salt: str = "retention-holdout-v1"
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Thresholds of the data-quality gates (see README, "Data quality")."""
+
+    max_rejected_share: float = 0.05  # above this share of bad rows in a file, the file stops the run
+    max_lateness_days: int = 3  # older events in a day's partition are quarantined
+    min_known_id_share: float = 0.99  # share of events whose user_id / item_id is in users / items
+    volume_history_days: int = 7  # the day's row count is compared with the median of these days
+    volume_min_history: int = 3  # fewer earlier days than this: no volume check
+    volume_low: float = 0.5  # allowed band, as multiples of the trailing median
+    volume_high: float = 3.0
+    feature_rows_low: float = 0.5  # features' row count vs the previous run's
+    feature_rows_high: float = 2.0
+    drift_features: str = "days_since_last_event,events_30d,active_days_30d,purchase_value_30d,sessions_30d"
+    drift_psi_warn: float = 0.1
+    drift_psi_error: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -94,6 +129,7 @@ class Config:
     churn: Churn = field(default_factory=Churn)
     recommender: Recommender = field(default_factory=Recommender)
     interventions: Interventions = field(default_factory=Interventions)
+    quality: Quality = field(default_factory=Quality)
     services: Services = field(default_factory=Services)
 
     def replace(self, section: str, **values: Any) -> Config:
@@ -156,6 +192,7 @@ def load_config(env: dict[str, str] | None = None) -> Config:
         "churn": Churn,
         "recommender": Recommender,
         "interventions": Interventions,
+        "quality": Quality,
         "services": Services,
     }
     return Config(

@@ -237,6 +237,7 @@ def conform(
     fields: Sequence[Field],
     columns_by_file: Mapping[str, Sequence[str]],
     checks: Sequence[Check] = (),
+    reject_share: float | None = None,
 ) -> None:
     """Validate temp table `staged` against `fields` and `checks`, then create temp view `out`.
 
@@ -244,6 +245,11 @@ def conform(
     ``_line``, ...); it is a view over `staged` (no second copy of the data), so keep `staged` while
     using it. Raises ContractError listing every violation; a missing required column is reported before
     anything else is checked.
+
+    With `reject_share`, bad rows are tolerated: only files where more than that share of rows break a
+    rule raise, and the bad rows are listed in temp table ``{out}_rejects``: the staged "_" columns,
+    ``_reject`` (the first broken rule, "column: problem") and ``_record`` (the raw values as JSON), for
+    the caller to quarantine them (`out` still holds every row).
     """
     missing = [
         Problem(file, f.name, "required column missing")
@@ -276,14 +282,19 @@ def conform(
         + f" FROM {staged}"
     )
     rules = [*_field_checks(fields, present), *checks]
+    any_rule = " OR ".join(f"({r.condition})" for r in rules) or "false"
     counts = con.execute(
-        "SELECT _file, "
+        f"SELECT _file, count(*), count(*) FILTER (WHERE {any_rule}), "
         + ", ".join(f"count(*) FILTER (WHERE {r.condition})" for r in rules)
         + f" FROM ({view_sql}) GROUP BY _file ORDER BY _file"
     ).fetchall()
     problems = []
     key = fields[0].name
-    for file, *per_rule in counts:
+    for file, total, bad, *per_rule in counts:
+        if reject_share is not None:
+            if bad <= reject_share * total:
+                continue
+            problems.append(Problem(file, None, _too_many_bad_rows(bad, total, reject_share)))
         for rule, n in zip(rules, per_rule, strict=True):
             if not n:
                 continue
@@ -295,10 +306,48 @@ def conform(
             problems.append(Problem(file, rule.column, rule.problem, n, examples))
     if problems:
         raise ContractError(problems)
+    if reject_share is not None:
+        any_bad = any(bad for _, _, bad, *_ in counts)
+        _create_rejects(con, f"{out}_rejects", view_sql, passthrough, list(typed), rules, any_bad)
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {out} AS SELECT {', '.join(q(c) for c in passthrough)}, "
         + ", ".join(f"{sql} AS {q(n)}" for n, sql in typed.items())
         + f" FROM {staged}"
+    )
+
+
+def _too_many_bad_rows(bad: int, total: int, share: float) -> str:
+    return (
+        f"{bad} of {total} rows ({bad / total:.0%}) break the contract, more than the "
+        f"{share:.0%} that are quarantined (quality.max_rejected_share): the file is rejected"
+    )
+
+
+def _create_rejects(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    view_sql: str,
+    passthrough: Sequence[str],
+    names: Sequence[str],
+    rules: Sequence[Check],
+    any_bad: bool,
+) -> None:
+    """Temp `table`: the bad rows' "_" columns, first broken rule and raw values. Only bad rows are
+    kept, so good data costs no second copy (and no scan at all when the counts found none)."""
+    reasons = " ".join(
+        f"WHEN {r.condition} THEN '{r.column}: {r.problem.replace(chr(39), chr(39) * 2)}'" for r in rules
+    )
+    reject = f"CASE {reasons} END" if rules else "CAST(NULL AS VARCHAR)"
+    record = (
+        "to_json(struct_pack("
+        + ", ".join(f"{q(n)} := CAST({q(f'_raw_{n}')} AS VARCHAR)" for n in names)
+        + "))"
+    )
+    where = " OR ".join(f"({r.condition})" for r in rules) if any_bad and rules else "false"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT "
+        + ", ".join(q(c) for c in passthrough)
+        + f", {reject} AS _reject, CAST({record} AS VARCHAR) AS _record FROM ({view_sql}) WHERE {where}"
     )
 
 

@@ -11,6 +11,12 @@ attributes replaced wholesale; load_log updated) happen in one transaction, so a
 warehouse unchanged and a rerun is idempotent. Raw files are only ever read. Partitions that vanished
 from the folder, and dates after `run_date`, are left as they are in the warehouse.
 
+Rows that break a row-level rule (a value of the wrong type, NaN, negative, an unknown event_type, a
+timestamp in the future or older than the allowed lateness, a duplicated event_id) are not loaded but
+written to ``raw.quarantine`` with the file, the line, the reason and the raw values; a file with more
+than `Quality.max_rejected_share` of such rows (duplicates aside) is rejected as a whole, as is a file
+that cannot be read or lacks a required column. Extra event and item columns are ignored and reported.
+
 Extra user columns (anything besides user_id and signup_ts) are kept as text in the long table
 ``raw.user_attributes`` (user_id, attribute, value), so ``raw.users`` keeps a fixed schema. Items and
 users are snapshots: they may list users who sign up (or items that appear) after `run_date`.
@@ -28,20 +34,20 @@ from pathlib import Path
 import duckdb
 
 from retention.adapters.movielens import detect_movielens, load_movielens, movielens_files
+from retention.config import Quality
 from retention.contract import (
     EVENT_CHECKS,
     EVENT_FIELDS,
     ITEM_FIELDS,
-    MAX_EXAMPLES,
     SQL_TYPES,
     USER_FIELDS,
+    Check,
     ContractError,
     Field,
     Problem,
     check_unique,
     conform,
     file_format,
-    position,
     q,
     stage_files,
     stage_frame,
@@ -51,6 +57,11 @@ from retention.warehouse import connect, table_exists
 PARTITION_RE = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 DATA_SUFFIXES = (".csv", ".parquet")
 EVENT_COLUMNS = [f.name for f in EVENT_FIELDS]
+REJECT_COLUMNS = "_event_date AS event_date, _file, _line, _reject, _record"
+NO_REJECTS = (
+    "CAST(NULL AS DATE) AS event_date, CAST(NULL AS VARCHAR) AS _file, CAST(NULL AS BIGINT) AS _line, "
+    "CAST(NULL AS VARCHAR) AS _reject, CAST(NULL AS VARCHAR) AS _record WHERE false"
+)
 
 DDL = (
     "CREATE SCHEMA IF NOT EXISTS raw",
@@ -67,6 +78,9 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS raw.load_log (
         event_date DATE NOT NULL, source_file VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL,
         rows BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS raw.quarantine (
+        event_date DATE NOT NULL, source_file VARCHAR NOT NULL, line BIGINT, reason VARCHAR NOT NULL,
+        detail VARCHAR, record VARCHAR, quarantined_at TIMESTAMP NOT NULL)""",
 )
 
 
@@ -79,6 +93,8 @@ class IngestReport:
     users: int
     off_partition_events: int  # loaded events whose UTC date differs from their partition's date
     source: str  # "contract", "movielens-latest" or "movielens-100k"
+    quarantined: dict[str, int] = field(default_factory=dict)  # reason -> rows put in raw.quarantine
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)  # file -> columns not in the contract
 
 
 @dataclass
@@ -86,6 +102,8 @@ class _Plan:
     """The dates one run (re)loads, and the (date, file, sha256) entries to log for them."""
 
     source: str
+    rules: Quality
+    horizon: datetime.datetime  # events at or after this instant are in the future
     load: list[datetime.date] = field(default_factory=list)
     skipped: list[datetime.date] = field(default_factory=list)
     log: list[tuple[datetime.date, str, str]] = field(default_factory=list)
@@ -94,19 +112,21 @@ class _Plan:
 Logged = dict[datetime.date, set[tuple[str, str]]]
 
 
-def ingest(warehouse: Path, data_dir: Path, run_date: datetime.date | None = None) -> IngestReport:
+def ingest(
+    warehouse: Path, data_dir: Path, run_date: datetime.date | None = None, rules: Quality | None = None
+) -> IngestReport:
     """Validate `data_dir` and load its partitions up to `run_date` (all when None) into `warehouse`."""
     data_dir = Path(data_dir).resolve()
     flavour = detect_movielens(data_dir)
     with connect(Path(warehouse)) as con:
         con.execute("SET TimeZone = 'UTC'")
         logged = _logged(con)
+        plan = _Plan("contract", rules or Quality(), _horizon(run_date))
         if flavour is None:
-            plan = _stage_contract(con, data_dir, run_date, logged)
+            ignored = _stage_contract(con, data_dir, run_date, logged, plan)
         else:
-            plan = _stage_movielens(con, data_dir, flavour, run_date, logged)
-        check_unique(con, "_in_events", "event_id", "the files loaded")
-        _check_against_warehouse(con)
+            ignored = _stage_movielens(con, data_dir, flavour, run_date, logged, plan)
+        _split_quarantine(con)
         _write(con)
         return IngestReport(
             dates_loaded=plan.load,
@@ -118,7 +138,38 @@ def ingest(warehouse: Path, data_dir: Path, run_date: datetime.date | None = Non
                 con, "SELECT count(*) FROM _in_events WHERE CAST(ts AS DATE) <> event_date"
             ),
             source=plan.source,
+            quarantined=dict(
+                con.execute("SELECT reason, count(*) FROM _in_quarantine GROUP BY 1 ORDER BY 1").fetchall()
+            ),
+            ignored_columns=ignored,
         )
+
+
+def _horizon(run_date: datetime.date | None) -> datetime.datetime:
+    """The end of the run date (midnight UTC after it); without a run date, now."""
+    if run_date is None:
+        return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    return datetime.datetime.combine(run_date + datetime.timedelta(days=1), datetime.time())
+
+
+def _time_checks(plan: _Plan) -> tuple[Check, ...]:
+    lateness = plan.rules.max_lateness_days
+    return (
+        Check("ts", f"ts in the future (at or after {plan.horizon})", f"ts >= TIMESTAMP '{plan.horizon}'"),
+        Check(
+            "ts",
+            f"ts more than {lateness} days before its partition's day (quality.max_lateness_days)",
+            f"ts < CAST(_event_date AS TIMESTAMP) - INTERVAL {int(lateness)} DAY",
+        ),
+    )
+
+
+def _ignored_columns(columns: dict[str, list[str]], fields: Sequence[Field]) -> dict[str, list[str]]:
+    known = {f.name for f in fields}
+    extra = {
+        file: [c for c in cols if c not in known and not c.startswith("_")] for file, cols in columns.items()
+    }
+    return {file: cols for file, cols in extra.items() if cols}
 
 
 def latest_event_date(data_dir: Path) -> datetime.date:
@@ -167,10 +218,16 @@ def _partition_date(folder: Path) -> datetime.date:
 
 
 def _stage_contract(
-    con: duckdb.DuckDBPyConnection, data_dir: Path, run_date: datetime.date | None, logged: Logged
-) -> _Plan:
-    """Validate the partitions to load, items and users into the ``_in_*`` temp tables and views."""
-    plan = _Plan("contract")
+    con: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    run_date: datetime.date | None,
+    logged: Logged,
+    plan: _Plan,
+) -> dict[str, list[str]]:
+    """Validate the partitions to load, items and users into the ``_in_*`` temp tables and views
+    (events into ``_checked_events``, bad ones listed in ``_rejected_events``); returns the ignored
+    extra columns per file."""
+    ignored: dict[str, list[str]] = {}
     for day, files in partitions(data_dir).items():
         if run_date is not None and day > run_date:
             continue
@@ -185,14 +242,22 @@ def _stage_contract(
     by_format: dict[str, list[Path]] = {}
     for _, file, _ in plan.log:
         by_format.setdefault(file_format(Path(file)), []).append(Path(file))
-    selects = []
+    selects, rejects = [], []
     for fmt, paths in by_format.items():
         columns = stage_files(con, f"_stage_events_{fmt}", paths)
-        conform(con, f"_stage_events_{fmt}", f"_typed_events_{fmt}", EVENT_FIELDS, columns, EVENT_CHECKS)
-        selects.append(
-            f"SELECT {', '.join(f't.{c}' for c in EVENT_COLUMNS)}, l.event_date, t._file, t._line "
-            f"FROM _typed_events_{fmt} t JOIN _in_log l ON t._file = l.source_file"
+        ignored.update(_ignored_columns(columns, EVENT_FIELDS))
+        con.execute(
+            f"""CREATE TEMP VIEW _dated_events_{fmt} AS SELECT s.*, l.event_date AS _event_date
+            FROM _stage_events_{fmt} s JOIN _in_log l ON s._file = l.source_file"""
         )
+        checks = (*EVENT_CHECKS, *_time_checks(plan))
+        share = plan.rules.max_rejected_share
+        conform(con, f"_dated_events_{fmt}", f"_typed_events_{fmt}", EVENT_FIELDS, columns, checks, share)
+        selects.append(
+            f"SELECT {', '.join(EVENT_COLUMNS)}, _event_date AS event_date, _file, _line "
+            f"FROM _typed_events_{fmt}"
+        )
+        rejects.append(f"SELECT {REJECT_COLUMNS} FROM _typed_events_{fmt}_rejects")
     # A view: the partition date comes from the file, and the staged rows are kept in one copy only.
     selects.append(
         "SELECT "
@@ -200,12 +265,15 @@ def _stage_contract(
         + ", CAST(NULL AS DATE) AS event_date, CAST(NULL AS VARCHAR) AS _file, CAST(NULL AS BIGINT) AS _line"
         + " WHERE false"
     )
-    con.execute("CREATE TEMP VIEW _in_events AS " + " UNION ALL ".join(selects))
+    rejects.append(f"SELECT {NO_REJECTS}")
+    con.execute("CREATE TEMP VIEW _checked_events AS " + " UNION ALL ".join(selects))
+    con.execute("CREATE TEMP VIEW _rejected_events AS " + " UNION ALL ".join(rejects))
 
-    _stage_snapshot(con, "items", [_single_file(data_dir, "items")], ITEM_FIELDS)
+    items_columns = _stage_snapshot(con, "items", [_single_file(data_dir, "items")], ITEM_FIELDS)
+    ignored.update(_ignored_columns(items_columns, ITEM_FIELDS))
     users_columns = _stage_snapshot(con, "users", [_single_file(data_dir, "users")], USER_FIELDS)
     _stage_user_attributes(con, users_columns)
-    return plan
+    return ignored
 
 
 def _stage_movielens(
@@ -214,15 +282,24 @@ def _stage_movielens(
     flavour: str,
     run_date: datetime.date | None,
     logged: Logged,
-) -> _Plan:
+    plan: _Plan,
+) -> dict[str, list[str]]:
     """Convert a MovieLens folder and stage it like contract data, one partition per UTC day."""
-    plan = _Plan(f"movielens-{flavour}")
+    plan.source = f"movielens-{flavour}"
     frames = load_movielens(data_dir)
     ratings, movies = (str(p) for p in movielens_files(data_dir))
     sha = file_sha256(Path(ratings))
     stage_frame(con, "_stage_events", frames.events, ratings)
-    conform(con, "_stage_events", "_typed_events", EVENT_FIELDS, {ratings: EVENT_COLUMNS}, EVENT_CHECKS)
-    days = con.execute("SELECT DISTINCT CAST(ts AS DATE) AS d FROM _typed_events ORDER BY d").fetchall()
+    con.execute(
+        "CREATE TEMP VIEW _dated_events AS SELECT *, CAST(ts AS DATE) AS _event_date FROM _stage_events"
+    )
+    share = plan.rules.max_rejected_share
+    conform(
+        con, "_dated_events", "_typed_events", EVENT_FIELDS, {ratings: EVENT_COLUMNS}, EVENT_CHECKS, share
+    )
+    days = con.execute(
+        "SELECT DISTINCT CAST(ts AS DATE) AS d FROM _typed_events WHERE ts IS NOT NULL ORDER BY d"
+    ).fetchall()
     for (day,) in days:
         if run_date is not None and day > run_date:
             continue
@@ -233,9 +310,13 @@ def _stage_movielens(
             plan.log.append((day, ratings, sha))
     _stage_plan(con, plan)
     con.execute(
-        f"""CREATE TEMP VIEW _in_events AS
-        SELECT {", ".join(EVENT_COLUMNS)}, CAST(ts AS DATE) AS event_date, _file, _line FROM _typed_events
-        WHERE CAST(ts AS DATE) IN (SELECT event_date FROM _in_load_dates)"""
+        f"""CREATE TEMP VIEW _checked_events AS
+        SELECT {", ".join(EVENT_COLUMNS)}, CAST(ts AS DATE) AS event_date, _file, _line
+        FROM _typed_events WHERE CAST(ts AS DATE) IN (SELECT event_date FROM _in_load_dates)"""
+    )
+    con.execute(
+        f"""CREATE TEMP VIEW _rejected_events AS SELECT {REJECT_COLUMNS} FROM _typed_events_rejects
+        WHERE _event_date IN (SELECT event_date FROM _in_load_dates)"""
     )
 
     stage_frame(con, "_stage_items", frames.items, movies)
@@ -244,7 +325,7 @@ def _stage_movielens(
     stage_frame(con, "_stage_users", frames.users, ratings)
     conform(con, "_stage_users", "_in_users", USER_FIELDS, {ratings: list(frames.users.columns)})
     con.execute("CREATE TEMP TABLE _in_user_attributes (user_id VARCHAR, attribute VARCHAR, value VARCHAR)")
-    return plan
+    return {}
 
 
 def _stage_plan(con: duckdb.DuckDBPyConnection, plan: _Plan) -> None:
@@ -282,7 +363,9 @@ def _stage_user_attributes(con: duckdb.DuckDBPyConnection, columns: dict[str, li
         f"CAST({q(c)} AS VARCHAR) AS value FROM _stage_users WHERE {q(c)} IS NOT NULL"
         for c in dict.fromkeys(extras)
     ]
-    selects.append("SELECT NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR WHERE false")
+    selects.append(
+        "SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS attribute, NULL::VARCHAR AS value WHERE false"
+    )
     con.execute("CREATE TEMP TABLE _in_user_attributes AS " + " UNION ALL ".join(selects))
 
 
@@ -296,31 +379,47 @@ def _single_file(data_dir: Path, name: str) -> Path:
     return found[0]
 
 
-def _check_against_warehouse(con: duckdb.DuckDBPyConnection) -> None:
-    """Raise ContractError for event_ids already loaded for a date this run does not reload."""
-    if not table_exists(con, "raw", "events"):
-        return
-    rows = con.execute(
-        f"""SELECT e._file, count(*) OVER (PARTITION BY e._file), e._line, e.event_id,
-            w.event_date, w.source_file
-        FROM _in_events e JOIN raw.events w USING (event_id)
-        WHERE w.event_date NOT IN (SELECT event_date FROM _in_load_dates)
-        QUALIFY row_number() OVER (PARTITION BY e._file ORDER BY e._line) <= {MAX_EXAMPLES}
-        ORDER BY e._file, e._line"""
-    ).fetchall()
-    problems: dict[str, Problem] = {}
-    for file, n, line, event_id, day, source in rows:
-        example = f"{position(file, line)}: event_id={event_id!r} (loaded for {day} from {source})"
-        old = problems.get(file)
-        problems[file] = Problem(
-            file,
-            "event_id",
-            "duplicated event_id: already in the warehouse for another date",
-            n,
-            (*(old.examples if old else ()), example),
-        )
-    if problems:
-        raise ContractError(list(problems.values()))
+def _split_quarantine(con: duckdb.DuckDBPyConnection) -> None:
+    """Split ``_checked_events`` into ``_in_events`` (to load) and ``_in_quarantine`` (bad rows, and
+    repeats of an event_id: within the files loaded the first by date, file and line is kept; an
+    event_id already loaded for a date this run does not reload keeps that copy)."""
+    others = "SELECT NULL, NULL, NULL, NULL WHERE false"
+    if table_exists(con, "raw", "events"):
+        others = """SELECT e._file, e._line, 'event_id: duplicated event_id, already loaded',
+                'loaded for ' || w.event_date || ' from ' || w.source_file
+            FROM _good e JOIN raw.events w USING (event_id)
+            WHERE w.event_date NOT IN (SELECT event_date FROM _in_load_dates)"""
+    con.execute(
+        "CREATE TEMP VIEW _good AS "
+        "SELECT * FROM _checked_events ANTI JOIN _rejected_events USING (_file, _line)"
+    )
+    con.execute(
+        f"""CREATE TEMP TABLE _duplicates AS
+        SELECT _file, _line, 'event_id: duplicated event_id' AS reason,
+            'kept ' || first_file || CASE WHEN first_file ILIKE '%.csv' THEN ' line ' ELSE ' row ' END
+                || first_line AS detail
+        FROM (
+            SELECT _file, _line, row_number() OVER w AS n, first_value(_file) OVER w AS first_file,
+                first_value(_line) OVER w AS first_line
+            FROM _good SEMI JOIN (SELECT event_id FROM _good GROUP BY 1 HAVING count(*) > 1) USING (event_id)
+            WINDOW w AS (PARTITION BY event_id ORDER BY event_date, _file, _line)
+        ) WHERE n > 1
+        UNION ALL ({others})"""
+    )
+    con.execute(
+        f"""CREATE TEMP VIEW _in_events AS SELECT {", ".join(EVENT_COLUMNS)}, event_date, _file, _line
+        FROM _good ANTI JOIN _duplicates USING (_file, _line)"""
+    )
+    record = ", ".join(f"{c} := CAST(e.{c} AS VARCHAR)" for c in EVENT_COLUMNS)
+    con.execute(
+        f"""CREATE TEMP VIEW _in_quarantine AS
+        SELECT event_date, _file, _line, _reject AS reason, CAST(NULL AS VARCHAR) AS detail, _record
+        FROM _rejected_events
+        UNION ALL
+        SELECT e.event_date, e._file, e._line, d.reason, d.detail,
+            CAST(to_json(struct_pack({record})) AS VARCHAR)
+        FROM _good e JOIN _duplicates d USING (_file, _line)"""
+    )
 
 
 def _write(con: duckdb.DuckDBPyConnection) -> None:
@@ -334,6 +433,12 @@ def _write(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
             f"INSERT INTO raw.events SELECT {', '.join(EVENT_COLUMNS)}, event_date, _file AS source_file "
             "FROM _in_events"
+        )
+        con.execute("DELETE FROM raw.quarantine WHERE event_date IN (SELECT event_date FROM _in_load_dates)")
+        con.execute(
+            "INSERT INTO raw.quarantine SELECT event_date, _file, _line, reason, detail, _record, $at "
+            "FROM _in_quarantine",
+            {"at": loaded_at},
         )
         con.execute("DELETE FROM raw.load_log WHERE event_date IN (SELECT event_date FROM _in_load_dates)")
         con.execute(

@@ -33,7 +33,7 @@ def stage_schema(run_date: dt.date) -> str:
 def ingest(cfg: Config, run_date: dt.date) -> dict[str, Any]:
     from retention.ingest import ingest as ingest_files
 
-    report = ingest_files(cfg.paths.warehouse, cfg.paths.data_dir, run_date)
+    report = ingest_files(cfg.paths.warehouse, cfg.paths.data_dir, run_date, cfg.quality)
     return {
         "dates_loaded": len(report.dates_loaded),
         "dates_skipped": len(report.dates_skipped),
@@ -41,29 +41,37 @@ def ingest(cfg: Config, run_date: dt.date) -> dict[str, Any]:
         "items": report.items,
         "users": report.users,
         "source": report.source,
+        "quarantined": report.quarantined,
+        "ignored_columns": report.ignored_columns,
     }
 
 
 def transform(cfg: Config, run_date: dt.date) -> dict[str, Any]:
-    from retention.transform import build_features, cutoff_for
+    from retention.transform import build_docs, build_features, cutoff_for
 
     build_features(cfg, run_date)
-    return {"cutoff": cutoff_for(run_date).isoformat()}
+    return {"cutoff": cutoff_for(run_date).isoformat(), "dbt_docs": str(build_docs(cfg, run_date))}
 
 
-def validate(cfg: Config, run_date: dt.date) -> dict[str, Any]:
-    """The blocking data-quality gate on the run date's raw events and on the features."""
-    from retention.quality import enforce, run_checkpoint
+def validate_raw(cfg: Config, run_date: dt.date) -> dict[str, Any]:
+    """Data-quality gate on the run date's raw events (retention/gates.py): error stops the run."""
+    from retention.gates import validate_raw as gate
 
-    with connect(cfg.paths.warehouse, read_only=True) as con:
-        events = con.execute(
-            """select event_id, user_id, item_id, event_type, value,
-                      date_diff('second', cast(event_date as timestamp), ts) / 3600.0 as hours_from_day_start
-               from raw.events where event_date = ?""",
-            [run_date],
-        ).df()
-        features = con.execute("select * from features.user_features").df()
-    return enforce([run_checkpoint("raw_events", events), run_checkpoint("user_features", features)])
+    return gate(cfg, run_date)
+
+
+def validate_features(cfg: Config, run_date: dt.date) -> dict[str, Any]:
+    """Data-quality gate on the features: ranges, null rates, row count and drift vs the last run."""
+    from retention.gates import validate_features as gate
+
+    return gate(cfg, run_date)
+
+
+def validate_outputs(cfg: Config, run_date: dt.date) -> dict[str, Any]:
+    """Data-quality gate on the staged outputs, before publish."""
+    from retention.gates import validate_outputs as gate
+
+    return gate(cfg, run_date)
 
 
 def train_churn(cfg: Config, run_date: dt.date) -> dict[str, Any]:
@@ -80,7 +88,8 @@ def train_recommender(cfg: Config, run_date: dt.date) -> dict[str, Any]:
 
 def score(cfg: Config, run_date: dt.date) -> dict[str, Any]:
     """Churn probability, segment and top-K unseen items for every active user, with the champions."""
-    from retention.scoring import risk_segment, top_k
+    from retention.scoring import risk_segment, top_k, value_at_risk
+    from retention.segment_tracking import log_segments
     from training import tracking
     from training.train_churn import REGISTERED_NAME as CHURN
     from training.train_recommender import REGISTERED_NAME as RECOMMENDER
@@ -88,13 +97,18 @@ def score(cfg: Config, run_date: dt.date) -> dict[str, Any]:
     cutoff = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     with connect(cfg.paths.warehouse, read_only=True) as con:
         features = con.execute("select * from features.user_features order by user_id").df()
+        # The sequence churn model reads the users' last events beside their features.
+        sequences = con.execute(
+            "select user_id, last_ts, item_ids, event_types, gap_seconds from features.user_sequences"
+        ).df()
         seen = con.execute(
             "select distinct user_id, item_id from staging.stg_events where ts < ?", [cutoff]
         ).df()
     tracking.configure(cfg)
     churn_model = tracking.load_champion(CHURN)
     recommender = tracking.load_champion(RECOMMENDER)
-    probability = churn_model.predict_proba(features)
+    probability = churn_model.predict_proba(features.merge(sequences, on="user_id", how="left"))
+    spend = features["purchase_value_30d"].to_numpy(dtype=float)
     scores = pd.DataFrame(
         {
             "user_id": features["user_id"],
@@ -104,8 +118,10 @@ def score(cfg: Config, run_date: dt.date) -> dict[str, Any]:
         }
     )
     segments = scores[["user_id", "run_date", "churn_probability"]].assign(
-        segment=risk_segment(probability, cfg.churn)
+        segment=risk_segment(probability, cfg.churn, spend),
+        expected_value_at_risk=value_at_risk(probability, spend),
     )
+    log_segments(cfg, run_date, segments)
     recs = top_k(
         recommender, list(features["user_id"]), seen, cfg.recommender.top_k, cfg.recommender.batch_users
     )
@@ -207,12 +223,14 @@ def _write_stage(cfg: Config, run_date: dt.date, frames: dict[str, pd.DataFrame]
 
 STEPS: dict[str, Callable[[Config, dt.date], dict[str, Any]]] = {
     "ingest": ingest,
+    "validate_raw": validate_raw,
     "transform": transform,
-    "validate": validate,
+    "validate_features": validate_features,
     "train_churn": train_churn,
     "train_recommender": train_recommender,
     "score": score,
     "intervene": intervene,
+    "validate_outputs": validate_outputs,
     "publish": publish,
 }
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from retention.config import Config
 from retention.pipeline import MARTS
+from retention.quality_summary import print_quality
 from retention.transform import dbt_target_path
 from retention.warehouse import connect, table_exists
 
@@ -72,6 +73,7 @@ def print_summary(cfg: Config, run_date: dt.date, console: Console | None = None
     console.print(f"MLflow store:     [bold]{cfg.paths.mlflow_dir}[/] (tracking URI {cfg.paths.mlflow_uri})")
     dbt_docs = dbt_target_path(cfg) / "index.html"
     console.print(f"dbt docs:         [bold]{dbt_docs}[/] (`make dbt-docs` serves them)")
+    print_quality(cfg, run_date, console)
     console.print("Next, try:")
     for command, what in next_steps(cfg):
         console.print(f"  [bold cyan]{command}[/]  # {what}")

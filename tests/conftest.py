@@ -33,6 +33,7 @@ def platform_env(root: Path, data_dir: Path) -> dict[str, str]:
         "RETENTION_PATHS__MLFLOW_DIR": str(root / "mlruns"),
         "RETENTION_PATHS__AIRFLOW_HOME": str(root / "var" / "airflow"),
         "RETENTION_PATHS__BENCH_DIR": str(root / "var" / "bench"),
+        "RETENTION_PATHS__DATA_DOCS_DIR": str(root / "var" / "data_docs"),
         "RETENTION_PATHS__DATA_DIR": str(data_dir),
     }
 

@@ -166,7 +166,9 @@ def test_ingest_loads_and_prints_the_report(tmp_path: Path, small_data: Path) ->
         assert con.execute("select count(*) from raw.events").fetchone() == (expected,)
 
 
-def test_ingest_malformed_file_fails_naming_file_and_column(tmp_path: Path) -> None:
+def _simulate_with_negative_values(tmp_path: Path, rows_to_break: int | None) -> tuple[Path, Path, list[int]]:
+    """A small CSV history whose 2026-06-02 file has a negative value on `rows_to_break` view rows (all if
+    None); returns the data folder, the broken file and the broken rows' line numbers."""
     data = tmp_path / "bad"
     few_days = ["--users", "300", "--items", "40", "--days", "3", "--seed", "3"]
     simulated = retention("simulate", *few_days, "--out", str(data), "--format", "csv", tmp=tmp_path)
@@ -175,22 +177,43 @@ def test_ingest_malformed_file_fails_naming_file_and_column(tmp_path: Path) -> N
     with open(bad_file, newline="") as f:
         rows = list(csv.reader(f))
     header = rows[0]
-    view = next(i for i, row in enumerate(rows) if i and row[header.index("event_type")] == "view")
-    rows[view][header.index("value")] = "-3"
+    views = [i for i, row in enumerate(rows) if i and row[header.index("event_type")] == "view"]
+    for i in views[:rows_to_break]:
+        rows[i][header.index("value")] = "-3"
     with open(bad_file, "w", newline="") as f:
         csv.writer(f).writerows(rows)
+    return data, bad_file, [i + 1 for i in views[:rows_to_break]]
+
+
+def test_ingest_malformed_file_fails_naming_file_and_column(tmp_path: Path) -> None:
+    data, bad_file, lines = _simulate_with_negative_values(tmp_path, rows_to_break=None)
 
     result = retention("ingest", "--data", str(data), tmp=tmp_path)
     assert result.returncode != 0
     assert str(bad_file) in result.stderr
     assert "column 'value'" in result.stderr
-    assert f"line {view + 1}" in result.stderr
+    assert f"line {lines[0]}" in result.stderr
     assert "Traceback" not in result.stderr
     warehouse = Path(cli_env(tmp_path)["RETENTION_PATHS__WAREHOUSE"])
-    if warehouse.exists():  # nothing was loaded
+    if warehouse.exists():  # no event was loaded
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            tables = con.execute("select count(*) from information_schema.tables").fetchone()
-        assert tables == (0,)
+            tables = {
+                r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
+            }
+            if "events" in tables:
+                assert con.execute("select count(*) from raw.events").fetchone() == (0,)
+
+
+def test_ingest_quarantines_a_few_bad_rows_and_loads_the_rest(tmp_path: Path) -> None:
+    data, bad_file, lines = _simulate_with_negative_values(tmp_path, rows_to_break=1)
+
+    result = retention("ingest", "--data", str(data), tmp=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "value is negative" in result.stdout
+    warehouse = Path(cli_env(tmp_path)["RETENTION_PATHS__WAREHOUSE"])
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        quarantined = con.execute("select source_file, line from raw.quarantine").fetchall()
+    assert quarantined == [(str(bad_file), lines[0])]
 
 
 # --------------------------------------------------------------------------------------------------

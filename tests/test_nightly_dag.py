@@ -4,6 +4,7 @@ history, through the `retention run` command a user types."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from conftest import platform_env
 from retention.config import Config
 from retention.ingest import latest_event_date
 from retention.pipeline import MARTS
+from retention.transform import dbt_target_path
 from training import tracking
 
 RETENTION = str(Path(sys.executable).with_name("retention"))
@@ -153,25 +155,33 @@ def test_models_are_tracked_registered_and_promoted(nightly):
     assert [d[1] for d in decisions[2:]] == [False, False]
 
 
+def test_the_run_generates_the_dbt_docs_with_the_lineage(nightly):
+    cfg, _, first, _, _ = nightly
+    target = dbt_target_path(cfg)
+    assert str(target / "index.html") in first.stdout.replace("\n", "")
+    catalog = json.loads((target / "catalog.json").read_text())
+    assert {"user_features", "churn_labels", "int_user_daily_activity"} <= {
+        node["metadata"]["name"] for node in catalog["nodes"].values()
+    }
+    parents = json.loads((target / "manifest.json").read_text())["parent_map"]
+    assert "model.retention.int_user_daily_activity" in parents["model.retention.user_features"]
+
+
 def test_rerunning_the_same_date_gives_the_same_rows(nightly):
     cfg, _, _, after_first, _ = nightly
     assert mart_snapshot(cfg) == after_first
 
 
-def test_a_failed_run_names_the_bad_file_and_keeps_the_published_outputs(nightly, tmp_path):
-    cfg, run_date, *_ = nightly
-    published = mart_snapshot(cfg)
+def run_next_day_with(cfg: Config, run_date: dt.date, tmp_path: Path, events_csv: str):
+    """`retention run` for the day after `run_date` on a copy of the data plus that day's `events_csv`;
+    returns the result, the new file and its bytes before the run."""
     data = tmp_path / "data"
     shutil.copytree(cfg.paths.data_dir, data)
     next_day = run_date + dt.timedelta(days=1)
-    bad = data / "events" / f"date={next_day}" / "events.csv"
-    bad.parent.mkdir(parents=True)
-    bad.write_text(
-        "event_id,user_id,item_id,event_type,ts,value,session_id\n"
-        f"x1,u00001,i0001,view,{next_day}T10:00:00Z,0,s1\n"
-        f"x2,u00001,i0001,purchase,{next_day}T10:05:00Z,-5,s1\n"
-    )
-    before = bad.read_bytes()
+    new_file = data / "events" / f"date={next_day}" / "events.csv"
+    new_file.parent.mkdir(parents=True)
+    new_file.write_text(events_csv.format(day=next_day))
+    before = new_file.read_bytes()
     result = subprocess.run(
         [RETENTION, "run", "--date", next_day.isoformat(), "--data", str(data)],
         env=dict(os.environ),
@@ -179,7 +189,73 @@ def test_a_failed_run_names_the_bad_file_and_keeps_the_published_outputs(nightly
         text=True,
         timeout=900,
     )
+    return result, new_file, before
+
+
+EVENTS_HEADER = "event_id,user_id,item_id,event_type,ts,value,session_id\n"
+
+
+def test_a_failed_run_names_the_bad_file_and_keeps_the_published_outputs(nightly, tmp_path):
+    cfg, run_date, *_ = nightly
+    published = mart_snapshot(cfg)
+    bad_rows = "x1,u00001,i0001,view,{day}T10:00:00Z,0,s1\n" + "".join(
+        f"x{i},u00001,i0001,purchase,{{day}}T10:0{i}:00Z,-5,s1\n" for i in range(2, 10)
+    )
+    result, bad, before = run_next_day_with(cfg, run_date, tmp_path, EVENTS_HEADER + bad_rows)
     assert result.returncode == 1
     assert "events.csv" in result.stdout and "'value'" in result.stdout and "ended 'failed'" in result.stdout
     assert mart_snapshot(cfg) == published
     assert bad.read_bytes() == before
+
+
+def test_the_summary_shows_the_data_checks_and_where_the_data_docs_are(nightly):
+    cfg, run_date, first, *_ = nightly
+    out = first.stdout
+    assert f"Data quality checks, run_date {run_date}" in out
+    for suite in ("raw_events", "user_features", "churn_scores", "intervention_list"):
+        assert suite in out
+    assert "Quarantined rows: 0" in out
+    docs = cfg.paths.data_docs_dir / "index.html"
+    assert str(docs) in out.replace("\n", "") and docs.is_file()
+
+
+def test_models_carry_the_data_checks_of_their_run(nightly):
+    cfg, run_date, *_ = nightly
+    tracking.configure(cfg)
+    client = mlflow.MlflowClient()
+    for name in ("retention-churn", "retention-recommender"):
+        champion = client.get_run(client.get_model_version_by_alias(name, "champion").run_id)
+        for suite in ("raw_events", "user_features"):  # the checks its training data passed
+            assert champion.data.metrics[f"dq_{suite}_errors"] == 0
+            assert champion.data.metrics[f"dq_{suite}_passed"] > 0
+        experiment = client.get_experiment_by_name(name).experiment_id
+        [latest] = client.search_runs(
+            [experiment], f"tags.run_date = '{run_date}'", order_by=["start_time DESC"], max_results=1
+        )
+        assert latest.data.metrics["dq_intervention_list_errors"] == 0  # and the outputs of its night
+
+
+def task_states(cfg: Config, run_date: dt.date) -> dict[str, str]:
+    import sqlite3
+
+    with sqlite3.connect(cfg.paths.airflow_home / "airflow.db") as db:
+        rows = db.execute(
+            """select task_id, state from task_instance where run_id = (
+                select run_id from dag_run where dag_id = 'retention_nightly' and date(logical_date) = ?
+                order by id desc limit 1)""",
+            (run_date.isoformat(),),
+        ).fetchall()
+    return dict(rows)
+
+
+def test_a_failed_gate_stops_the_run_before_anything_downstream(nightly, tmp_path):
+    cfg, run_date, *_ = nightly
+    published = mart_snapshot(cfg)
+    result, _, _ = run_next_day_with(cfg, run_date, tmp_path, EVENTS_HEADER)
+    next_day = run_date + dt.timedelta(days=1)
+    assert result.returncode == 1
+    assert "suite 'raw_events'" in result.stdout and "expect_table_row_count_to_be_between" in result.stdout
+    states = task_states(cfg, next_day)
+    assert states["ingest"] == "success" and states["validate_raw"] == "failed"
+    assert {states[t] for t in ("transform", "train_churn", "publish")} == {"upstream_failed"}
+    assert mart_snapshot(cfg) == published

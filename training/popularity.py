@@ -2,33 +2,45 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-# A purchase says more than a view.
-EVENT_WEIGHTS = {"view": 1.0, "click": 2.0, "add_to_cart": 3.0, "purchase": 4.0}
+from training.recsys_data import Interactions
+from training.recsys_evaluator import EvalSet
+
+
+@dataclass(frozen=True)
+class PopularityConfig:
+    window_days: int = 14  # 0: all of the training history
 
 
 class PopularityRecommender:
-    """Scores every item by its weighted event count in the last `window_days` before the cutoff."""
+    """Scores every item by its weighted event count in the last `window_days` of the training data
+    (the window ends at midnight after the last event, i.e. at the nightly cutoff)."""
 
     name = "popularity"
+    tunable = False
 
-    def __init__(self, window_days: int = 14) -> None:
-        self.window_days = window_days
+    def __init__(self, config: PopularityConfig | None = None) -> None:
+        self.config = config or PopularityConfig()
         self.item_ids: list[str] = []
         self.scores = torch.zeros(0)
+        self.history: list[dict[str, float]] = []
+        self.best_epoch: int | None = None
 
-    def fit(self, events: pd.DataFrame, item_ids: list[str], cutoff: dt.datetime) -> PopularityRecommender:
-        """`events` has item_id, event_type, ts (all before `cutoff`); `item_ids` is the catalogue."""
-        recent = events[events["ts"] >= cutoff - dt.timedelta(days=self.window_days)]
-        weights = recent["event_type"].map(EVENT_WEIGHTS).fillna(1.0)
-        counts = weights.groupby(recent["item_id"]).sum()
-        self.item_ids = list(item_ids)
-        popularity = counts.reindex(self.item_ids, fill_value=0.0).to_numpy(dtype=np.float32)
+    def fit(self, train: Interactions, valid: EvalSet | None = None, k: int = 10) -> PopularityRecommender:
+        events, weights, codes = train.ordered, train.weights(), train.item_codes
+        if self.config.window_days and len(events):
+            cutoff = pd.Timestamp(events["ts"].max()).normalize() + pd.Timedelta(days=1)
+            recent = (events["ts"] >= cutoff - pd.Timedelta(days=self.config.window_days)).to_numpy()
+            weights, codes = weights[recent], codes[recent]
+        popularity = np.bincount(codes, weights=weights, minlength=train.n_items).astype(np.float32)
+        self.item_ids = list(train.item_ids)
         # A tiny deterministic tie-break keeps rankings stable across runs.
         tie_break = np.linspace(1e-6, 0, num=len(self.item_ids), dtype=np.float32)
         self.scores = torch.from_numpy(popularity + tie_break)
@@ -37,3 +49,9 @@ class PopularityRecommender:
     def score(self, user_ids: list[str]) -> torch.Tensor:
         """A [len(user_ids), n_items] score matrix (the same row for everyone)."""
         return self.scores.expand(len(user_ids), -1)
+
+    def refit_copy(self) -> PopularityRecommender:
+        return PopularityRecommender(self.config)
+
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)

@@ -14,6 +14,7 @@ from typing import Any
 
 import mlflow
 
+from retention import validation_store
 from retention.config import Config
 from retention.warehouse import connect
 from training import tracking
@@ -117,6 +118,7 @@ def log_and_gate(
         mlflow.set_tags({"run_date": run_date.isoformat(), "model": params["model"]})
         mlflow.log_params(params)
         mlflow.log_metrics({f"val_{metric}": value for metric, value in metrics.items()})
+        validation_store.log_to_active_run(cfg, run_date)  # the data checks this model trained on
         version = tracking.log_model(model, name)
         decision = promote_if_better(cfg, name, version, gate_metric, evaluate, run_date)
     return {

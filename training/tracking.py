@@ -12,7 +12,7 @@ from retention.config import Config
 
 CHAMPION = "champion"
 # Explicit requirements keep log_model from inferring them (slow); the package itself is the real dep.
-PIP_REQUIREMENTS = ["retention", "scikit-learn", "torch", "pandas", "numpy"]
+PIP_REQUIREMENTS = ["retention", "scikit-learn", "lightgbm", "torch", "lightning", "pandas", "numpy"]
 
 
 def configure(cfg: Config) -> None:

@@ -3,28 +3,66 @@ log it to MLflow and run the promotion gate."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric
+
 from retention.config import Config
 from retention.warehouse import connect
-from training.evaluate import ranking_metrics
-from training.popularity import PopularityRecommender
+from training.mf import MFConfig, MFRecommender
+from training.popularity import PopularityConfig, PopularityRecommender
 from training.promotion import log_and_gate
+from training.recommender import Recommender, tune_and_refit
+from training.recsys_data import Interactions
+from training.recsys_evaluator import EvalSet, evaluate, leave_last_out
+from training.recsys_plots import activity_figure, by_activity
+from training.sasrec import SASRecConfig, SASRecRecommender
 
 # The MLflow experiment and the registered model share this name.
 REGISTERED_NAME = "retention-recommender"
+MODELS = ("popularity", "mf", "sasrec")
 
 
-def build_model(cfg: Config) -> PopularityRecommender:
-    if cfg.recommender.model != "popularity":
-        raise ValueError(f"unknown recommender '{cfg.recommender.model}' (available: popularity)")
-    return PopularityRecommender(window_days=cfg.recommender.popularity_days)
+def build_model(cfg: Config) -> Recommender:
+    """An unfitted recommender of the configured kind, with its hyper-parameters from the config."""
+    r = cfg.recommender
+    if r.model == "popularity":
+        return PopularityRecommender(PopularityConfig(window_days=r.popularity_days))
+    if r.model == "mf":
+        return MFRecommender(
+            MFConfig(
+                dim=r.mf_dim,
+                negatives=r.mf_negatives,
+                learning_rate=r.mf_learning_rate,
+                batch_size=r.mf_batch_size,
+                max_epochs=r.max_epochs,
+                patience=r.patience,
+                seed=r.seed,
+            )
+        )
+    if r.model == "sasrec":
+        return SASRecRecommender(
+            SASRecConfig(
+                hidden=r.sasrec_hidden,
+                blocks=r.sasrec_blocks,
+                max_len=r.sasrec_max_len,
+                dropout=r.sasrec_dropout,
+                learning_rate=r.sasrec_learning_rate,
+                batch_size=r.sasrec_batch_size,
+                max_epochs=r.max_epochs,
+                patience=r.patience,
+                seed=r.seed,
+            )
+        )
+    raise ValueError(f"unknown recommender '{r.model}' (available: {', '.join(MODELS)})")
 
 
-def train_recommender(cfg: Config, run_date: dt.date) -> dict[str, Any]:
-    validation_start = dt.datetime.combine(run_date, dt.time())
-    cutoff = validation_start + dt.timedelta(days=1)
+def load_events(cfg: Config, cutoff: dt.datetime) -> tuple[pd.DataFrame, list[str]]:
     with connect(cfg.paths.warehouse, read_only=True) as con:
         events = con.execute(
             "select user_id, item_id, event_type, ts from staging.stg_events where ts < ?", [cutoff]
@@ -32,27 +70,79 @@ def train_recommender(cfg: Config, run_date: dt.date) -> dict[str, Any]:
         item_ids = [
             r[0] for r in con.execute("select item_id from staging.stg_items order by item_id").fetchall()
         ]
+    return events, item_ids
+
+
+def validation_set(events: pd.DataFrame, validation_start: dt.datetime) -> EvalSet:
+    """The run date's interactions with items the user had not interacted with before."""
     train = events[events["ts"] < validation_start]
     seen = train[["user_id", "item_id"]].drop_duplicates()
     valid = events[events["ts"] >= validation_start][["user_id", "item_id"]].drop_duplicates()
-    truth = valid.merge(seen, how="left", indicator=True).query("_merge == 'left_only'")[
-        ["user_id", "item_id"]
-    ]
-    users = sorted(truth["user_id"].unique())
+    truth = valid.merge(seen, how="left", indicator=True).query("_merge == 'left_only'")
+    truth = truth[["user_id", "item_id"]].reset_index(drop=True)
+    return EvalSet(sorted(truth["user_id"].unique()), seen, truth)
+
+
+def train_recommender(cfg: Config, run_date: dt.date) -> dict[str, Any]:
+    validation_start = dt.datetime.combine(run_date, dt.time())
+    events, item_ids = load_events(cfg, validation_start + dt.timedelta(days=1))
+    train = events[events["ts"] < validation_start]
+    valid = validation_set(events, validation_start)
     k = cfg.recommender.top_k
-    model = build_model(cfg).fit(train, item_ids, validation_start)
+    model = tune_and_refit(lambda: build_model(cfg), train, item_ids, leave_last_out, k)
+    baseline_config = PopularityConfig(cfg.recommender.popularity_days)
+    baseline = PopularityRecommender(baseline_config).fit(Interactions(train, item_ids))
 
     def validation_ndcg(candidate: Any) -> float:
-        return ranking_metrics(candidate, users, seen, truth, k)[f"ndcg_at_{k}"]
+        return evaluate(candidate, valid, k).metrics[f"NDCG@{k}"]
 
     params = {
         "model": cfg.recommender.model,
-        "popularity_days": cfg.recommender.popularity_days,
+        **{f"config.{key}": value for key, value in model.params().items()},
+        "best_epoch": model.best_epoch,
         "train_events": len(train),
         "items": len(item_ids),
-        "validation_users": len(users),
+        "validation_users": len(valid.users),
         "k": k,
     }
-    metrics = ranking_metrics(model, users, seen, truth, k)
-    gate_metric = f"ndcg_at_{k}"
-    return log_and_gate(cfg, REGISTERED_NAME, run_date, model, params, metrics, gate_metric, validation_ndcg)
+    evaluation = evaluate(model, valid, k)
+    metrics = {
+        f"recall_at_{k}": evaluation.metrics[f"Recall@{k}"],
+        f"ndcg_at_{k}": evaluation.metrics[f"NDCG@{k}"],
+    }
+    result = log_and_gate(
+        cfg, REGISTERED_NAME, run_date, model, params, metrics, f"ndcg_at_{k}", validation_ndcg
+    )
+    _log_evaluation(result["run_id"], model, baseline, valid, train, k)
+    return result
+
+
+def _log_evaluation(
+    run_id: str, model: Recommender, baseline: Recommender, valid: EvalSet, train: pd.DataFrame, k: int
+) -> None:
+    """Per-epoch curves, the config, both models' validation metrics and the activity-bucket plot."""
+    client = mlflow.MlflowClient()
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    curves = [
+        Metric(f"epoch_{key}", value, now, int(row["epoch"]))
+        for row in model.history
+        for key, value in row.items()
+        if key != "epoch"
+    ]
+    evaluations = {"model": evaluate(model, valid, k), "popularity": evaluate(baseline, valid, k)}
+    summary = [
+        Metric(f"val_{who}_{name.replace('@', '_at_')}", value, now, 0)
+        for who, evaluation in evaluations.items()
+        for name, value in evaluation.metrics.items()
+    ]
+    client.log_batch(run_id, metrics=curves + summary)
+    if dataclasses.is_dataclass(getattr(model, "config", None)):
+        client.log_dict(run_id, dataclasses.asdict(model.config), "config/recommender.json")
+    buckets = {
+        f"{model.name} (candidate)": by_activity(evaluations["model"].per_user, train),
+        "popularity": by_activity(evaluations["popularity"].per_user, train),
+    }
+    figure = activity_figure(buckets, f"NDCG@{k}", "validation NDCG by user activity")
+    client.log_figure(run_id, figure, "plots/ndcg_by_activity.png")
+    plt.close(figure)
+    client.log_table(run_id, pd.concat(buckets, names=["model"]).reset_index(), "plots/ndcg_by_activity.json")

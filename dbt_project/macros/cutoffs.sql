@@ -23,9 +23,6 @@
     cast({{ dbt.dateadd("day", -1 * days | int, ts_expr) }} as date)
 {%- endmacro %}
 
-{# Past snapshot cutoffs for training: every `snapshot_every_days` days going back from the label cutoff,
-   `snapshot_count` of them (the newest first). Each one's label window [c, c + horizon) ends at or before
-   the run's cutoff. Returns a list of SQL timestamp expressions. #}
 {#
   Training snapshot dates (ISO strings, newest first): `snapshot_count` dates `snapshot_every_days` apart on
   a fixed calendar (days since Monday 2000-01-03 divisible by the step), the newest at or before the label
