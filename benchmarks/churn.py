@@ -7,12 +7,13 @@ Data (``--data``):
   training cutoffs weekly, like dbt's `training_snapshots`. The ceiling is the ROC-AUC, on the same test
   users, of their true churn probability at the test cutoff from the simulator's state (1 for users who
   already churned, else 1 - (1 - h)^H with h the true daily hazard; `benchmarks.churn_truth`).
+- ``cdnow``: the full CDNOW transaction log as the `lifetimes` package ships it (see `shipped_cdnow`).
 - a MovieLens or contract folder, or a transaction log file (`retention.adapters.transactions`): the
   real-data protocol: population at c = users with >= 1 event before c; test cutoff = the latest week
   boundary with c + H <= the last event date; training cutoffs every 4 weeks before it whose windows end
   by the test cutoff (at most 12).
 
-Both: features only from events before each cutoff (`benchmarks.churn_data`); the models are fitted on
+All: features only from events before each cutoff (`benchmarks.churn_data`); the models are fitted on
 the training cutoffs minus a 20 % share of users held out for calibration, then scored on the test
 cutoff (`training.churn_data.temporal_split`). ``--horizon-days`` sets H (``features.horizon_days``).
 """
@@ -20,6 +21,7 @@ cutoff (`training.churn_data.temporal_split`). ``--horizon-days`` sets H (``feat
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import sys
 import tempfile
 import time
@@ -80,6 +82,8 @@ def _load(cfg: Config, data: str | None, tmp: Path) -> tuple[Path, dict[str, Any
     from retention.ingest import ingest
 
     spec = None
+    if data == "cdnow":
+        data = str(shipped_cdnow())
     if data in (None, "sim"):
         spec = Simulation(users=SIM_USERS, items=SIM_USERS // 10, days=SIM_DAYS, seed=SIM_SEED)
         folder, described = simulated_history(cfg, spec)
@@ -93,6 +97,16 @@ def _load(cfg: Config, data: str | None, tmp: Path) -> tuple[Path, dict[str, Any
     warehouse = tmp / "warehouse.duckdb"
     report = ingest(warehouse, folder)
     return warehouse, {**dataset, "events": report.events_loaded, "source": report.source}, spec
+
+
+def shipped_cdnow() -> Path:
+    """The full CDNOW transaction log (Fader & Hardie; 23,570 customers, 69,659 purchases, 1997-01 to
+    1998-06) as the `lifetimes` package ships it: no download. The package is only located, not imported
+    (it does not import with the pinned pandas)."""
+    found = importlib.util.find_spec("lifetimes")
+    if found is None or not found.submodule_search_locations:
+        raise SystemExit("--data cdnow needs the `lifetimes` package (in the dev extra: make install)")
+    return Path(list(found.submodule_search_locations)[0]) / "datasets" / "CDNOW_master.txt"
 
 
 def _evaluate(name: str, split, horizon: int) -> dict[str, float]:

@@ -1,5 +1,5 @@
-"""Transaction logs in the CDNOW format (no header; customer id, YYYYMMDD date, quantity, amount) into the
-data contract, on small generated files (no CDNOW copy exists here)."""
+"""Transaction logs in the CDNOW format (customer id, YYYYMMDD date, quantity, amount; an optional header)
+into the data contract, on small generated files."""
 
 import datetime as dt
 from pathlib import Path
@@ -57,6 +57,16 @@ def test_the_converted_folder_loads_through_the_contract(tmp_path):
     assert total == pytest.approx(frames.events["value"].sum())
 
 
+def test_a_header_line_and_crlf_endings_are_accepted(tmp_path):
+    plain = write_log(tmp_path / "plain.txt")
+    with_header = tmp_path / "with_header.txt"
+    body = plain.read_text().replace("\n", "\r\n")
+    with_header.write_bytes((" customer_id  date number_of_cds  dollar_value\r\n" + body).encode())
+    assert detect_transactions(with_header)
+    a, b = load_transactions(plain).events, load_transactions(with_header).events
+    assert (a.drop(columns="event_id").values == b.drop(columns="event_id").values).all()
+
+
 def test_malformed_lines_are_reported_with_their_line_numbers(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("00001 19970101 1 11.77\n00002 19970102 1\n00003 19970103 2 5.00 extra\n")
@@ -75,3 +85,14 @@ def test_bad_dates_and_negative_amounts_break_the_contract(tmp_path):
     text = str(error.value)
     assert "date is not a date YYYYMMDD (2 rows)" in text
     assert "amount is negative (1 row)" in text
+
+
+def test_the_shipped_cdnow_log_loads_whole():
+    from benchmarks.churn import shipped_cdnow
+
+    frames = load_transactions(shipped_cdnow())
+    assert len(frames.events) == 69_659 and frames.events["user_id"].nunique() == 23_570
+    assert (frames.events["ts"].min().date(), frames.events["ts"].max().date()) == (
+        dt.date(1997, 1, 1),
+        dt.date(1998, 6, 30),
+    )

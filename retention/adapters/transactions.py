@@ -1,7 +1,8 @@
 """Transaction logs → data contract, in memory; e.g. the classic CDNOW file.
 
-Format: no header, one purchase a line, whitespace-separated columns customer id, date (YYYYMMDD),
-quantity, amount (``00001 19970101  1  11.77``).
+Format: one purchase a line, whitespace-separated columns customer id, date (YYYYMMDD), quantity,
+amount (``00001 19970101  1  11.77``); an optional first line of column names (as in the copy the
+`lifetimes` package ships) is skipped.
 
 Mapping: each line is one ``purchase`` event of the customer at midnight UTC of its date, value = the
 amount, event_id = "tx-<line number>". The log names no products: every event has the one item
@@ -35,13 +36,19 @@ CHECKS = (
 ITEM_ID = "all"
 
 
+def is_header(fields: list[str]) -> bool:
+    """A line of column names: four fields, none of them a number."""
+    return len(fields) == len(COLUMNS) and not any(f.replace(".", "", 1).isdigit() for f in fields)
+
+
 def read_lines(path: Path) -> pd.DataFrame:
-    """The file's fields as text, one row a line (blank lines skipped); wrong field counts raise."""
+    """The file's fields as text, one row a line (blank lines and a header skipped); wrong field counts
+    raise."""
     rows, bad = [], []
     with open(path, encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             fields = line.split()
-            if not fields:
+            if not fields or (not rows and not bad and is_header(fields)):
                 continue
             if len(fields) != len(COLUMNS):
                 bad.append(f"line {number}: {line.strip()[:60]!r}")
@@ -78,9 +85,7 @@ def write_contract_folder(frames: ContractFrames, out: Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frames.items.to_parquet(out / "items.parquet", index=False)
-    # An attribute column also keeps ingest off its path for users files without attributes, which
-    # fails at the time of writing (retention/ingest.py, _stage_user_attributes).
-    frames.users.assign(source="transactions").to_parquet(out / "users.parquet", index=False)
+    frames.users.to_parquet(out / "users.parquet", index=False)
     for day, events in frames.events.groupby(frames.events["ts"].dt.date):
         folder = out / "events" / f"date={day.isoformat()}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -89,10 +94,11 @@ def write_contract_folder(frames: ContractFrames, out: Path) -> Path:
 
 
 def detect_transactions(path: Path) -> bool:
-    """True when `path` is a file whose first non-blank line has the four fields of a transaction log."""
+    """True when `path` is a file whose first data line (after an optional header) has the four fields of
+    a transaction log."""
     path = Path(path)
     if not path.is_file():
         return False
     with open(path, encoding="utf-8", errors="replace") as lines:
-        first = next((line.split() for line in lines if line.strip()), [])
+        first = next((f for f in (line.split() for line in lines) if f and not is_header(f)), [])
     return len(first) == len(COLUMNS) and first[1].isdigit() and len(first[1]) == 8
