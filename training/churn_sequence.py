@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from training.calibration import Method
 from training.churn_gbdt import CANDIDATE_FEATURES
 from training.churn_model import LABEL, CalibratedChurnModel, numeric_matrix
+from training.lightning_loop import quiet_trainer
 
 EVENT_TYPE_IDS = {"view": 1, "click": 2, "add_to_cart": 3, "purchase": 4}
 SECONDS_PER_HOUR = 3600.0
@@ -157,19 +158,8 @@ class SequenceChurnModel(CalibratedChurnModel):
         self.net = SequenceNet(self.config, len(self.static_features))
         has_held_out = held_out is not None and not held_out.empty
         best = _KeepBest()
-        trainer = pl.Trainer(
-            max_epochs=self.config.epochs,
-            accelerator="cpu",
-            devices=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            callbacks=[best, EarlyStopping("val_loss", patience=self.config.patience)]
-            if has_held_out
-            else [],
-        )
+        stop = EarlyStopping("val_loss", patience=self.config.patience)
+        trainer = quiet_trainer(max_epochs=self.config.epochs, callbacks=[best, stop] if has_held_out else [])
         if has_held_out:
             held_out_loader = DataLoader(self._dataset(held_out), batch_size=4096)
             trainer.fit(_Trainer(self.net, self.config), loader, held_out_loader)

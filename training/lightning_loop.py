@@ -98,21 +98,26 @@ def _fit(
                 VAL_METRIC, mode="max", patience=patience, strict=False, check_on_train_epoch_end=True
             )
         )
-    trainer = pl.Trainer(
-        max_epochs=max_epochs,
-        min_epochs=min(min_epochs, max_epochs),
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        callbacks=callbacks,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        deterministic=True,
-        num_sanity_val_steps=0,
+    trainer = quiet_trainer(
+        max_epochs=max_epochs, min_epochs=min(min_epochs, max_epochs), callbacks=callbacks, deterministic=True
     )
     trainer.fit(module, datamodule=datamodule)
     return validation
+
+
+def quiet_trainer(**settings: Any) -> pl.Trainer:
+    """A Lightning Trainer on one CPU device that writes nothing: no logger, checkpoints, progress bar,
+    model summary or sanity validation (metrics go to MLflow through our own code)."""
+    defaults = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+    }
+    return pl.Trainer(**{**defaults, **settings})
 
 
 def fit_recommender(
