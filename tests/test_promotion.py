@@ -25,8 +25,10 @@ def churn_frame(n: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def log_candidate(cfg, model) -> str:
+def log_candidate(cfg, model, run_date: dt.date | None = None) -> str:
     with mlflow.start_run():
+        if run_date is not None:
+            mlflow.set_tag("run_date", run_date.isoformat())
         return tracking.log_model(model, NAME)
 
 
@@ -65,3 +67,26 @@ def test_only_a_better_candidate_moves_the_champion_alias(platform):
     assert [r[1] for r in rows] == [True, True, False]
     run = mlflow.get_run(mlflow.search_runs(order_by=["start_time DESC"]).iloc[0]["run_id"])
     assert run.data.tags["promotion.promoted"] == "False"
+
+
+def test_a_backfilled_date_never_replaces_a_champion_trained_later(platform):
+    cfg = platform
+    tracking.configure(cfg)
+    tracking.use_experiment(cfg, "promotion-test")
+    train, valid = churn_frame(2000, 1), churn_frame(1000, 2)
+
+    def auc(model) -> float:
+        return churn_metrics(valid["churned"].to_numpy(), model.predict_proba(valid))["roc_auc"]
+
+    noise = LogisticChurnModel().fit(
+        train.assign(churned=np.random.default_rng(3).permutation(train["churned"]))
+    )
+    good = LogisticChurnModel().fit(train)
+    later = DAY + dt.timedelta(days=7)
+    first = promote_if_better(cfg, NAME, log_candidate(cfg, noise, later), "roc_auc", auc, later)
+    backfill = promote_if_better(cfg, NAME, log_candidate(cfg, good, DAY), "roc_auc", auc, DAY)
+    assert first.promoted and not backfill.promoted
+    assert backfill.reason.startswith(f"champion was trained for a later date ({later})")
+    assert tracking.champion_version(NAME) == first.candidate_version
+    same_day = promote_if_better(cfg, NAME, log_candidate(cfg, good, later), "roc_auc", auc, later)
+    assert same_day.promoted  # on its own date the better model still wins

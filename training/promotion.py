@@ -60,6 +60,10 @@ def promote_if_better(
         promoted, reason = True, "no champion yet"
     elif current == candidate_version:
         promoted, reason, champion_score = False, "candidate is already champion", candidate_score
+    elif (trained := _run_date_of(model_name, current)) is not None and trained > run_date:
+        # A backfill: the champion was trained later, maybe on this validation window itself, so the
+        # comparison would be biased; a rerun of an older date never replaces a newer champion.
+        promoted, reason = False, f"champion was trained for a later date ({trained}): backfill kept out"
     else:
         champion_score = float(evaluate(load_version(model_name, current)))
         promoted = candidate_score > champion_score
@@ -79,6 +83,13 @@ def promote_if_better(
     )
     _record(cfg, decision)
     return decision
+
+
+def _run_date_of(model_name: str, version: str) -> dt.date | None:
+    """The `run_date` tag of the run that logged a version (None for versions logged without one)."""
+    client = mlflow.MlflowClient()
+    tag = client.get_run(client.get_model_version(model_name, version).run_id).data.tags.get("run_date")
+    return dt.date.fromisoformat(tag) if tag else None
 
 
 def _record(cfg: Config, decision: Decision) -> None:
