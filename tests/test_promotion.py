@@ -1,11 +1,13 @@
 """The promotion gate on a real MLflow store (SQLite + local artifacts in a temp folder)."""
 
 import datetime as dt
+from dataclasses import dataclass
 
 import mlflow
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+import pytest
 
 from retention.warehouse import connect
 from training import tracking
@@ -32,20 +34,27 @@ def log_candidate(cfg, model, run_date: dt.date | None = None) -> str:
         return tracking.log_model(model, NAME)
 
 
-def test_only_a_better_candidate_moves_the_champion_alias(platform):
-    cfg = platform
-    tracking.configure(cfg)
-    tracking.use_experiment(cfg, "promotion-test")
-    train, valid = churn_frame(2000, 1), churn_frame(1000, 2)
+@dataclass
+class Gate:
+    valid: pd.DataFrame
+    good: LogisticChurnModel
+    noise: LogisticChurnModel  # trained on shuffled labels: no better than chance on the same data
 
-    def auc(model) -> float:
-        return churn_metrics(valid["churned"].to_numpy(), model.predict_proba(valid))["roc_auc"]
+    def auc(self, model) -> float:
+        return churn_metrics(self.valid["churned"].to_numpy(), model.predict_proba(self.valid))["roc_auc"]
 
-    good = LogisticChurnModel().fit(train)
-    # A model trained on shuffled labels: no better than chance on the same validation data.
-    noise = LogisticChurnModel().fit(
-        train.assign(churned=np.random.default_rng(3).permutation(train["churned"]))
-    )
+
+@pytest.fixture
+def gate(platform) -> Gate:
+    tracking.configure(platform)
+    tracking.use_experiment(platform, "promotion-test")
+    train = churn_frame(2000, 1)
+    shuffled = train.assign(churned=np.random.default_rng(3).permutation(train["churned"]))
+    return Gate(churn_frame(1000, 2), LogisticChurnModel().fit(train), LogisticChurnModel().fit(shuffled))
+
+
+def test_only_a_better_candidate_moves_the_champion_alias(platform, gate):
+    cfg, auc, good, noise, valid = platform, gate.auc, gate.good, gate.noise, gate.valid
 
     first = promote_if_better(cfg, NAME, log_candidate(cfg, noise), "roc_auc", auc, DAY)
     assert first.promoted and first.reason == "no champion yet"
@@ -69,19 +78,8 @@ def test_only_a_better_candidate_moves_the_champion_alias(platform):
     assert run.data.tags["promotion.promoted"] == "False"
 
 
-def test_a_backfilled_date_never_replaces_a_champion_trained_later(platform):
-    cfg = platform
-    tracking.configure(cfg)
-    tracking.use_experiment(cfg, "promotion-test")
-    train, valid = churn_frame(2000, 1), churn_frame(1000, 2)
-
-    def auc(model) -> float:
-        return churn_metrics(valid["churned"].to_numpy(), model.predict_proba(valid))["roc_auc"]
-
-    noise = LogisticChurnModel().fit(
-        train.assign(churned=np.random.default_rng(3).permutation(train["churned"]))
-    )
-    good = LogisticChurnModel().fit(train)
+def test_a_backfilled_date_never_replaces_a_champion_trained_later(platform, gate):
+    cfg, auc, good, noise = platform, gate.auc, gate.good, gate.noise
     later = DAY + dt.timedelta(days=7)
     first = promote_if_better(cfg, NAME, log_candidate(cfg, noise, later), "roc_auc", auc, later)
     backfill = promote_if_better(cfg, NAME, log_candidate(cfg, good, DAY), "roc_auc", auc, DAY)
