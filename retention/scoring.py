@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import scipy.sparse as sp
 import torch
 
 from retention.config import Churn
@@ -50,19 +49,6 @@ class FactorRecommender(Recommender, Protocol):
 def has_factors(model: object) -> bool:
     """Whether `top_k` can take the dot-product fast path for `model` (see `FactorRecommender`)."""
     return callable(getattr(model, "user_factors", None)) and callable(getattr(model, "item_factors", None))
-
-
-def seen_matrix(pairs: pd.DataFrame, user_ids: Sequence[str], item_ids: Sequence[str]) -> sp.csr_matrix:
-    """A users x items 0/1 matrix of the (user_id, item_id) pairs, in the given orders."""
-    user_index = pd.Index(user_ids)
-    item_index = pd.Index(item_ids)
-    rows = user_index.get_indexer(pairs["user_id"])
-    cols = item_index.get_indexer(pairs["item_id"])
-    keep = (rows >= 0) & (cols >= 0)
-    data = np.ones(int(keep.sum()), dtype=np.float32)
-    matrix = sp.csr_matrix((data, (rows[keep], cols[keep])), shape=(len(user_index), len(item_index)))
-    matrix.sum_duplicates()
-    return matrix
 
 
 GROUP = 128  # most items per group: each group's maximum bounds the k-th best score (see `_select`)

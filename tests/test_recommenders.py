@@ -121,14 +121,14 @@ def test_popularity_counts_the_recent_window_weighted_by_intent(window_days, exp
 
 
 def test_nightly_scoring_fast_path_ranks_like_the_score_matrix():
-    from retention.scoring import seen_matrix, top_k
-    from training.recsys_evaluator import rank_unseen
+    from retention.scoring import top_k
+    from training.recsys_evaluator import pair_matrix, rank_unseen
 
     data = Interactions(clustered(), ITEMS)
     model = MFRecommender(FAST_MF).fit(data)
     users, seen = ["u000", "u001", "stranger"], data.ordered[["user_id", "item_id"]]
     fast = top_k(model, users, seen, 5)  # MF exposes user_factors/item_factors
-    expected = rank_unseen(model.score(users), seen_matrix(seen, users, ITEMS), 5)
+    expected = rank_unseen(model.score(users), pair_matrix(seen, users, pd.Index(ITEMS)), 5)
     got = [list(fast[fast["user_id"] == u].sort_values("rank")["item_id"]) for u in users]
     assert got == [[ITEMS[i] for i in row] for row in expected]
 

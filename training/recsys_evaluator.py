@@ -92,8 +92,8 @@ def evaluate(model: Scorer, data: EvalSet, k: int, batch_users: int = 1024) -> E
     by_raw_id = np.argsort(raw_id_keys(catalogue).to_numpy(), kind="stable")
     ranked_ids = pd.Index(np.asarray(catalogue, dtype=object)[by_raw_id])
     users = list(data.users)
-    seen = _matrix(data.seen, users, ranked_ids)
-    truth = _matrix(data.truth, users, ranked_ids)
+    seen = pair_matrix(data.seen, users, ranked_ids)
+    truth = pair_matrix(data.truth, users, ranked_ids)
     hits, dcg, recommended = [], [], []
     for start in range(0, len(users), batch_users):
         batch = users[start : start + batch_users]
@@ -122,7 +122,8 @@ def rank_unseen(scores: torch.Tensor, seen: sp.csr_matrix, k: int) -> np.ndarray
     return top
 
 
-def _matrix(frame: pd.DataFrame, users: list[str], items: pd.Index) -> sp.csr_matrix:
+def pair_matrix(frame: pd.DataFrame, users: list[str], items: pd.Index) -> sp.csr_matrix:
+    """A users x items 0/1 matrix of the (user_id, item_id) pairs of `frame`, in the given orders."""
     rows = pd.Index(users).get_indexer(frame["user_id"])
     cols = items.get_indexer(frame["item_id"])
     keep = (rows >= 0) & (cols >= 0)
