@@ -47,10 +47,16 @@ def ingest(cfg: Config, run_date: dt.date) -> dict[str, Any]:
 
 
 def transform(cfg: Config, run_date: dt.date) -> dict[str, Any]:
-    from retention.transform import build_docs, build_features, cutoff_for
+    """`dbt build` as of the run date's cutoff, then `dbt docs generate`, on one parse of the project."""
+    from retention.transform import build_docs, build_features, cutoff_for, parse
 
-    build_features(cfg, run_date)
-    return {"cutoff": cutoff_for(run_date).isoformat(), "dbt_docs": str(build_docs(cfg, run_date))}
+    manifest = parse(cfg, run_date)
+    built = build_features(cfg, run_date, manifest)
+    return {
+        "cutoff": cutoff_for(run_date).isoformat(),
+        "dbt_docs": str(build_docs(cfg, run_date, manifest)),
+        "dbt_seconds": round(sum(built.node_seconds.values()), 2),
+    }
 
 
 def validate_raw(cfg: Config, run_date: dt.date) -> dict[str, Any]:

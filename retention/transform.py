@@ -1,21 +1,44 @@
-"""Runs the dbt project (staging -> features) on the warehouse for one cutoff."""
+"""Runs the dbt project (staging -> features) on the warehouse for one cutoff.
+
+dbt runs in this process, through its programmatic API (`dbtRunner`): a step that builds the features and
+then generates the docs parses the project once and shares the manifest, and a process that runs dbt more
+than once (a test session, a long-lived worker, the benchmark) pays dbt's import and its first parse only
+once. dbt-duckdb keeps its DuckDB connection open for the life of the process, which would lock the
+warehouse for the next step: every invocation closes it before returning.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from retention.config import PROJECT_ROOT, Config
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+FAILED = {"error", "fail", "runtime error"}
 
 
 class DbtError(RuntimeError):
     pass
+
+
+@dataclasses.dataclass(frozen=True)
+class DbtResult:
+    """What one dbt invocation did: each node's status and execution seconds, and the manifest it ran."""
+
+    nodes: dict[str, tuple[str, float]]
+    manifest: Any = None
+
+    @property
+    def node_seconds(self) -> dict[str, float]:
+        return {name.split(".")[-1]: seconds for name, (_, seconds) in self.nodes.items()}
 
 
 def cutoff_for(run_date: dt.date) -> dt.date:
@@ -33,7 +56,7 @@ def dbt_vars(cfg: Config) -> dict[str, object]:
 
 def dbt_env(cfg: Config, run_date: dt.date | None = None) -> dict[str, str]:
     """dbt's environment: the warehouse, dbt's work folders and the run's cutoff (DBT_CUTOFF, read by
-    macros/cutoffs.sql: an env var, as a changed --vars would make dbt re-parse the whole project)."""
+    macros/cutoffs.sql only when dbt executes, so a new cutoff re-parses nothing)."""
     work = cfg.paths.warehouse.parent / "dbt"
     env = {
         "RETENTION_WAREHOUSE": str(cfg.paths.warehouse),
@@ -47,43 +70,89 @@ def dbt_env(cfg: Config, run_date: dt.date | None = None) -> dict[str, str]:
     return env
 
 
+def dbt_args(cfg: Config, args: list[str], run_date: dt.date | None = None) -> list[str]:
+    """The dbt arguments for `args` on this project (run them with `dbt_env(cfg, run_date)`)."""
+    project = ["--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+    with_vars = ["--vars", json.dumps(dbt_vars(cfg))] if run_date is not None else []
+    return [*args, *project, *with_vars]
+
+
 def dbt_command(cfg: Config, args: list[str], run_date: dt.date | None = None) -> list[str]:
-    """The dbt CLI call for `args` on this project (run it with `dbt_env(cfg, run_date)`)."""
-    command = [
-        str(Path(sys.executable).with_name("dbt")),
-        *args,
-        "--project-dir",
-        str(DBT_PROJECT),
-        "--profiles-dir",
-        str(DBT_PROJECT),
-    ]
-    if run_date is not None:
-        command += ["--vars", json.dumps(dbt_vars(cfg))]
-    return command
+    """The dbt CLI call for `args` (for commands that must own a process, like `dbt docs serve`)."""
+    return [str(Path(sys.executable).with_name("dbt")), *dbt_args(cfg, args, run_date)]
 
 
-def run_dbt(cfg: Config, args: list[str], run_date: dt.date | None = None) -> None:
-    """Run the dbt CLI in a subprocess (dbt-duckdb keeps its connection open for the life of a process,
-    which would lock the warehouse for the next step); raise DbtError with dbt's own report."""
-    command = dbt_command(cfg, args, run_date)
-    env = {**os.environ, **dbt_env(cfg, run_date)}
-    result = subprocess.run(command, env=env, text=True, capture_output=True)
-    print(result.stdout, end="")
-    if result.returncode != 0:
-        failures = [line for line in result.stdout.splitlines() if "ERROR" in line or "FAIL" in line]
-        detail = "\n".join(failures[-20:]) or result.stderr[-2000:]
-        raise DbtError(f"dbt {' '.join(args)} failed:\n{detail}")
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` set for the duration (dbt reads its env vars at each invocation)."""
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
-def build_features(cfg: Config, run_date: dt.date) -> None:
+def _close_warehouse() -> None:
+    """Close dbt-duckdb's process-wide DuckDB connection (it would keep the warehouse file locked)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
+def _failures(result: Any) -> list[str]:
+    """One line per failed node (name, status, dbt's message) of an invocation's result."""
+    lines = []
+    for node in getattr(result, "results", None) or []:
+        status = str(getattr(node.status, "value", node.status))
+        if status in FAILED:
+            message = " ".join(str(node.message or "").split())
+            lines.append(f"{node.node.unique_id}: {status}: {message}")
+    return lines
+
+
+def run_dbt(cfg: Config, args: list[str], run_date: dt.date | None = None, manifest: Any = None) -> DbtResult:
+    """Run dbt `args` in this process (with `manifest`, dbt skips parsing); raise DbtError with every
+    failed node, or dbt's own error, if the invocation did not succeed."""
+    from dbt.cli.main import dbtRunner
+
+    with _environment(dbt_env(cfg, run_date)):
+        try:
+            outcome = dbtRunner(manifest=manifest).invoke(dbt_args(cfg, args, run_date))
+        finally:
+            _close_warehouse()
+    if not outcome.success:
+        detail = _failures(outcome.result) or [repr(outcome.exception)]
+        raise DbtError(f"dbt {' '.join(args)} failed:\n" + "\n".join(detail[-20:]))
+    result = outcome.result
+    nodes = {
+        node.node.unique_id: (str(getattr(node.status, "value", node.status)), float(node.execution_time))
+        for node in getattr(result, "results", None) or []
+    }
+    return DbtResult(nodes, result if args[:1] == ["parse"] else manifest)
+
+
+def parse(cfg: Config, run_date: dt.date | None = None) -> Any:
+    """The project's manifest (dbt's partial parsing: only files changed since the last parse)."""
+    return run_dbt(cfg, ["parse", "--no-write-json"], run_date).manifest
+
+
+def build_features(cfg: Config, run_date: dt.date, manifest: Any = None) -> DbtResult:
     """`dbt build`: models and their data tests, as of the run date's cutoff."""
-    run_dbt(cfg, ["build"], run_date)
+    return run_dbt(cfg, ["build", "--no-write-json"], run_date, manifest)
 
 
-def build_docs(cfg: Config, run_date: dt.date) -> Path:
-    """`dbt docs generate` from the manifest the build just wrote (no recompilation): the lineage and the
-    catalog of every model as of this run; returns the site's index.html (`retention dbt-docs` serves it)."""
-    run_dbt(cfg, ["docs", "generate", "--no-compile"], run_date)
+def build_docs(cfg: Config, run_date: dt.date, manifest: Any = None) -> Path:
+    """`dbt docs generate` without recompiling: the lineage and the catalog of every model as of this run
+    (it also writes manifest.json); returns the site's index.html (`retention dbt-docs` serves it)."""
+    run_dbt(cfg, ["docs", "generate", "--no-compile"], run_date, manifest)
     return dbt_target_path(cfg) / "index.html"
 
 

@@ -1,10 +1,15 @@
 {#
   The cutoff date (YYYY-MM-DD): the env var DBT_CUTOFF, which the pipeline sets, else the var `cutoff`.
-  An env var rather than --vars because changing --vars forces dbt to re-parse the whole project on every
-  nightly run, while a changed env var only re-parses the files that read it.
+  Read only when dbt executes (`execute`): dbt re-parses every file whose parse read a changed env var
+  (and the whole project for changed --vars), so a cutoff read at parse time would cost each nightly
+  run a re-parse. Nothing that parsing records (refs, configs, hooks) depends on the cutoff.
 #}
 {% macro cutoff_date() -%}
-    {{ return(env_var("DBT_CUTOFF", var("cutoff") | string)) }}
+    {%- if execute -%}
+        {{ return(env_var("DBT_CUTOFF", var("cutoff") | string)) }}
+    {%- else -%}
+        {{ return(var("cutoff") | string) }}
+    {%- endif -%}
 {%- endmacro %}
 
 {# The feature cutoff and the label cutoff (one horizon earlier), as timestamps.

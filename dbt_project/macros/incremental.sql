@@ -8,7 +8,9 @@
 
   `incremental_reset(date_col)` is the models' pre-hook: it deletes every row from that start on, including
   days at or after the cutoff left by a build at a later cutoff, so after any build the table holds exactly
-  the days before the cutoff, as a full refresh would (given unchanged data before the start).
+  the days before the cutoff, as a full refresh would (given unchanged data before the start). The models
+  then only append their rows (incremental_strategy "append"): a key-matching delete+insert would scan the
+  whole table again for rows the pre-hook already removed.
 #}
 {% macro incremental_start(date_col) -%}
     {%- set reprocess = var("reprocess_days", 3) | int -%}

@@ -6,15 +6,15 @@
   Incremental: a snapshot never changes once built, so a build computes only the dates not in the table
   yet and drops the dates no longer wanted; the nightly cost is at most one snapshot a week.
 #}
-{%- set wanted = snapshot_dates() -%}
-{%- set quoted = "'" ~ wanted | join("', '") ~ "'" -%}
+{#- The hook is rendered when it runs, so it sees the run's cutoff (cutoff_date() is read at execution). -#}
 {{ config(
     materialized="incremental",
     incremental_strategy="delete+insert",
     unique_key="cutoff_date",
-    pre_hook=["{% if is_incremental() %}delete from {{ this }} where cast(cutoff_date as varchar) not in ("
-              ~ quoted ~ "){% endif %}"],
+    pre_hook=["{% if is_incremental() %}delete from {{ this }} where cast(cutoff_date as varchar) not in "
+              "('{{ snapshot_dates() | join(\"', '\") }}'){% endif %}"],
 ) }}
+{%- set wanted = snapshot_dates() -%}
 {%- set built = [] -%}
 {%- if is_incremental() and execute -%}
     {%- set rows = run_query("select distinct cast(cutoff_date as varchar) from " ~ this) -%}

@@ -1,8 +1,7 @@
 -- One row per item and day with events: what the item features read. Incremental by day.
 {{ config(
     materialized="incremental",
-    incremental_strategy="delete+insert",
-    unique_key=["item_id", "activity_date"],
+    incremental_strategy="append",
     pre_hook=["{{ incremental_reset('activity_date') }}"],
 ) }}
 

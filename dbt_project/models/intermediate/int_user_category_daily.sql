@@ -1,8 +1,7 @@
 -- One row per user, day and item category with events. Incremental by day.
 {{ config(
     materialized="incremental",
-    incremental_strategy="delete+insert",
-    unique_key=["user_id", "activity_date", "category"],
+    incremental_strategy="append",
     pre_hook=["{{ incremental_reset('activity_date') }}"],
 ) }}
 

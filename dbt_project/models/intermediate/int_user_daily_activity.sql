@@ -10,8 +10,7 @@
 -- than count(distinct ...) over the events. Incremental by day (see macros/incremental.sql).
 {{ config(
     materialized="incremental",
-    incremental_strategy="delete+insert",
-    unique_key=["user_id", "activity_date"],
+    incremental_strategy="append",
     pre_hook=["{{ incremental_reset('activity_date') }}"],
 ) }}
 

@@ -3,8 +3,7 @@
 -- already compressed to days. Incremental by day (see macros/incremental.sql).
 {{ config(
     materialized="incremental",
-    incremental_strategy="delete+insert",
-    unique_key=["user_id", "item_id", "activity_date"],
+    incremental_strategy="append",
     pre_hook=["{{ incremental_reset('activity_date') }}"],
 ) }}
 
