@@ -4,19 +4,30 @@ full softmax over the catalogue (tied input/output item embeddings), early stopp
 Architecture as in Kang & McAuley (2018): item + learned positional embeddings, dropout, pre-LayerNorm
 blocks of single-head causal attention and a point-wise feed-forward net, a final LayerNorm. The user's
 representation is the output at their last position.
+
+Item text tower (`item_text=True`, `training.item_text`): an item's vector is its id embedding plus a
+learned linear projection of its frozen title embedding (all-MiniLM-L6-v2, 384 dims): the sentence
+encoder is the pre-training, this model's training the fine-tuning of the projection. Items without
+training interactions keep a zero id part that is never trained and are left out of the training
+softmax, so they are scored by their title alone; that covers items of the catalogue nobody interacted
+with yet and brand-new items added after the fit (`add_items`). `id_dropout` drops the id part of a
+random share of items at each step, so the title path learns to rank on its own (as in DropoutNet).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.item_text import ENCODER, ItemTitles
 from training.lightning_loop import EpochLosses, fit_recommender
 from training.recommender import UserIndex
 from training.recsys_data import Interactions
@@ -43,12 +54,23 @@ class SASRecConfig:
     # The catalogue-wide logits matmul dominates training; bf16 (AMX on recent Xeons) halves its time.
     bf16_logits: bool = True
     threads: int = 1  # torch threads while training (see training.lightning_loop.fit_module)
+    item_text: bool = False  # fuse frozen title embeddings into the item vectors (see the module doc)
+    id_dropout: float = 0.0  # with item_text: share of items whose id part is dropped at each step
 
 
 class SASRecNet(nn.Module):
-    def __init__(self, n_items: int, config: SASRecConfig) -> None:
+    """`text` [n_items, 384] and `trained` [n_items] (items with training interactions) turn on the text
+    tower; without them the item vectors are the id embeddings alone."""
+
+    def __init__(
+        self,
+        n_items: int,
+        config: SASRecConfig,
+        text: torch.Tensor | None = None,
+        trained: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
-        self.hidden = config.hidden
+        self.hidden, self.id_dropout = config.hidden, config.id_dropout
         self.items = nn.Embedding(n_items + 1, config.hidden, padding_idx=PAD)
         self.positions = nn.Embedding(config.max_len, config.hidden)
         self.dropout = nn.Dropout(config.dropout)
@@ -65,17 +87,46 @@ class SASRecNet(nn.Module):
         causal = torch.triu(torch.ones(config.max_len, config.max_len, dtype=torch.bool), diagonal=1)
         self.register_buffer("causal", causal, persistent=False)
         nn.init.normal_(self.items.weight, std=0.05)
+        self.register_buffer("text", None)
+        self.register_buffer("has_id", None)
+        if text is not None and trained is not None:
+            self.text = F.pad(text.float(), (0, 0, 1, 0))  # row PAD: zeros
+            self.has_id = F.pad(trained.float(), (1, 0))
+            self.project = nn.Linear(text.shape[1], config.hidden, bias=False)
+            with torch.no_grad():
+                self.items.weight.mul_(self.has_id[:, None])
 
-    def encode(self, sequences: torch.Tensor) -> torch.Tensor:
+    def item_table(self) -> torch.Tensor:
+        """[n_items + 1, hidden] item vectors (row PAD is zero)."""
+        if self.text is None:
+            return self.items.weight
+        keep = self.has_id
+        if self.training and self.id_dropout > 0:
+            keep = keep * (torch.rand_like(keep) >= self.id_dropout)
+        return self.items.weight * keep[:, None] + self.project(self.text)
+
+    def add_items(self, text: torch.Tensor) -> None:
+        """Append items without interactions (id part zero), known by their title embeddings."""
+        assert self.text is not None, "only a model with the text tower can add items"
+        grown = torch.cat([self.items.weight.detach(), torch.zeros(len(text), self.hidden)])
+        self.items = nn.Embedding.from_pretrained(grown, freeze=False, padding_idx=PAD)
+        self.text = torch.cat([self.text, text.float()])
+        self.has_id = torch.cat([self.has_id, torch.zeros(len(text))])
+
+    def encode(self, sequences: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
         """[batch, max_len] item codes + 1 (left-padded) -> [batch, max_len, hidden]."""
-        x = self.items(sequences) * math.sqrt(self.hidden) + self.positions.weight
+        table = self.item_table() if table is None else table
+        x = F.embedding(sequences, table, padding_idx=PAD) * math.sqrt(self.hidden) + self.positions.weight
         # Padding stays zero so it carries nothing into later positions (keys are not masked: with left
         # padding and a causal mask, a fully masked row would give NaN).
         x = self.dropout(x) * (sequences != PAD).unsqueeze(-1)
         return self.norm(self.blocks(x, mask=self.causal, is_causal=True))
 
-    def logits(self, states: torch.Tensor) -> torch.Tensor:
-        return states @ self.items.weight[1:].T
+    def logits(self, states: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        logits = states @ table[1:].T
+        if self.text is not None:  # items nobody interacted with are no training targets
+            logits = logits.masked_fill(self.has_id[1:] == 0, -torch.inf)
+        return logits
 
 
 class SASRecModule(EpochLosses):
@@ -85,10 +136,11 @@ class SASRecModule(EpochLosses):
 
     def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, targets = batch
-        states = self.net.encode(inputs)
+        table = self.net.item_table()  # one id-dropout draw for the inputs and the softmax
+        states = self.net.encode(inputs, table)
         real = targets != PAD  # the softmax only runs where there is a next item
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16_logits):
-            logits = self.net.logits(states[real])
+            logits = self.net.logits(states[real], table)
         loss = F.cross_entropy(logits.float(), targets[real] - 1)
         return self.record_loss(loss)
 
@@ -97,11 +149,17 @@ class SASRecModule(EpochLosses):
 
 
 class SASRecRecommender:
+    """`titles` (raw item id -> title, and the embedding cache) are required with `config.item_text`."""
+
     name = "sasrec"
     tunable = True
 
-    def __init__(self, config: SASRecConfig | None = None) -> None:
+    def __init__(self, config: SASRecConfig | None = None, titles: ItemTitles | None = None) -> None:
         self.config = config or SASRecConfig()
+        if self.config.item_text and titles is None:
+            raise ValueError("SASRec with item_text needs the items' titles")
+        self.titles = titles if self.config.item_text else None
+        self.name = "sasrec_text" if self.config.item_text else "sasrec"
         self.item_ids: list[str] = []
         self.history: list[dict[str, float]] = []
         self.best_epoch: int | None = None
@@ -111,7 +169,11 @@ class SASRecRecommender:
         torch.manual_seed(cfg.seed)
         self.item_ids, self.users = list(train.item_ids), UserIndex(train)
         self.recent = last_items(train.sequences(), cfg.max_len)
-        self.net = SASRecNet(train.n_items, cfg)
+        if self.titles is None:
+            self.net = SASRecNet(train.n_items, cfg)
+        else:
+            trained = torch.from_numpy(np.bincount(train.item_codes, minlength=train.n_items) > 0)
+            self.net = SASRecNet(train.n_items, cfg, self.titles.vectors(self.item_ids), trained)
         data = SequenceDataModule(train, cfg.max_len, cfg.batch_size, cfg.seed, cfg.all_windows)
         fit_recommender(self, SASRecModule(self.net, cfg), data, valid, k)
         return self
@@ -128,13 +190,27 @@ class SASRecRecommender:
 
     def item_factors(self) -> torch.Tensor:
         with torch.no_grad():
-            return self.users.item_factors(self.net.items.weight[1:])
+            return self.users.item_factors(self.net.item_table()[1:])
+
+    def add_items(self, titles: Mapping[str, str]) -> list[str]:
+        """Grow the catalogue by brand-new items (ids not in `item_ids`, appended in the given order), scored
+        by their titles alone until a retrained model has their interactions; returns the ids added."""
+        if self.titles is None:
+            raise ValueError("only SASRec with item_text can score items it was not trained with")
+        known = set(self.item_ids)
+        new = [item_id for item_id in titles if item_id not in known]
+        if new:
+            self.titles = self.titles.with_titles(titles)
+            self.net.add_items(self.titles.vectors(new))
+            self.users.fallback = torch.cat([self.users.fallback, torch.zeros(len(new))])
+            self.item_ids = self.item_ids + new
+        return new
 
     def refit_copy(self) -> SASRecRecommender:
         epochs = self.best_epoch or self.config.max_epochs
-        return SASRecRecommender(
-            dataclasses.replace(self.config, max_epochs=epochs, min_epochs=1, patience=0)
-        )
+        config = dataclasses.replace(self.config, max_epochs=epochs, min_epochs=1, patience=0)
+        return SASRecRecommender(config, self.titles)
 
     def params(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.config)
+        text = {"text_encoder": ENCODER} if self.config.item_text else {}
+        return dataclasses.asdict(self.config) | text
