@@ -1,5 +1,10 @@
 """Train the recommender on events before the run date, validate on the run date's next interactions,
-log it to MLflow and run the promotion gate."""
+log it to MLflow and run the promotion gate.
+
+The catalogue is the whole of staging.stg_items, items nobody interacted with yet included, with their
+titles: SASRec with the item text tower (`recommender.sasrec_item_text`) scores those by their titles,
+so a brand-new item is recommendable from the first nightly training after its ingest.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from mlflow.entities import Metric
 
 from retention.config import Config
 from retention.warehouse import connect
+from training.item_text import ItemTitles
 from training.mf import MFConfig, MFRecommender
 from training.popularity import PopularityConfig, PopularityRecommender
 from training.promotion import log_and_gate
@@ -28,8 +34,9 @@ REGISTERED_NAME = "retention-recommender"
 MODELS = ("popularity", "mf", "sasrec")
 
 
-def build_model(cfg: Config) -> Recommender:
-    """An unfitted recommender of the configured kind, with its hyper-parameters from the config."""
+def build_model(cfg: Config, titles: dict[str, str] | None = None) -> Recommender:
+    """An unfitted recommender of the configured kind, with its hyper-parameters from the config;
+    `titles` (item id -> title) feed the item text tower."""
     r = cfg.recommender
     if r.model == "popularity":
         return PopularityRecommender(PopularityConfig(window_days=r.popularity_days))
@@ -57,20 +64,22 @@ def build_model(cfg: Config) -> Recommender:
                 max_epochs=r.max_epochs,
                 patience=r.patience,
                 seed=r.seed,
-            )
+                item_text=r.sasrec_item_text,
+                id_dropout=r.sasrec_id_dropout,
+            ),
+            ItemTitles(titles or {}, r.text_cache_dir),
         )
     raise ValueError(f"unknown recommender '{r.model}' (available: {', '.join(MODELS)})")
 
 
-def load_events(cfg: Config, cutoff: dt.datetime) -> tuple[pd.DataFrame, list[str]]:
+def load_events(cfg: Config, cutoff: dt.datetime) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """Events before `cutoff`, the catalogue (every item of stg_items, by id) and the items' titles."""
     with connect(cfg.paths.warehouse, read_only=True) as con:
         events = con.execute(
             "select user_id, item_id, event_type, ts from staging.stg_events where ts < ?", [cutoff]
         ).df()
-        item_ids = [
-            r[0] for r in con.execute("select item_id from staging.stg_items order by item_id").fetchall()
-        ]
-    return events, item_ids
+        items = con.execute("select item_id, title from staging.stg_items order by item_id").fetchall()
+    return events, [item_id for item_id, _ in items], {item_id: title for item_id, title in items if title}
 
 
 def validation_set(events: pd.DataFrame, validation_start: dt.datetime) -> EvalSet:
@@ -85,11 +94,11 @@ def validation_set(events: pd.DataFrame, validation_start: dt.datetime) -> EvalS
 
 def train_recommender(cfg: Config, run_date: dt.date) -> dict[str, Any]:
     validation_start = dt.datetime.combine(run_date, dt.time())
-    events, item_ids = load_events(cfg, validation_start + dt.timedelta(days=1))
+    events, item_ids, titles = load_events(cfg, validation_start + dt.timedelta(days=1))
     train = events[events["ts"] < validation_start]
     valid = validation_set(events, validation_start)
     k = cfg.recommender.top_k
-    model = tune_and_refit(lambda: build_model(cfg), train, item_ids, leave_last_out, k)
+    model = tune_and_refit(lambda: build_model(cfg, titles), train, item_ids, leave_last_out, k)
     baseline_config = PopularityConfig(cfg.recommender.popularity_days)
     baseline = PopularityRecommender(baseline_config).fit(Interactions(train, item_ids))
 
@@ -97,7 +106,7 @@ def train_recommender(cfg: Config, run_date: dt.date) -> dict[str, Any]:
         return evaluate(candidate, valid, k).metrics[f"NDCG@{k}"]
 
     params = {
-        "model": cfg.recommender.model,
+        "model": model.name,
         **{f"config.{key}": value for key, value in model.params().items()},
         "best_epoch": model.best_epoch,
         "train_events": len(train),
