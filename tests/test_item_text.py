@@ -1,6 +1,6 @@
 """The item text tower: the packaged sentence encoder runs offline and deterministically, SASRec with the
-fused title embeddings recommends brand-new items by their titles, keeps its scores through MLflow, and
-the cold-start split keeps its held-out items out of training."""
+fused title embeddings recommends brand-new items by their titles (its MLflow round trip is in
+test_recommenders.py), and the cold-start split keeps its held-out items out of training."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from retention.simulator import CATEGORIES
-from training import item_text, tracking
+from training import item_text
 from training.cold_start import OnlyItems, hold_out_items
 from training.item_text import ItemTitles, embed_titles
 from training.recsys_data import Interactions
@@ -55,18 +54,6 @@ def group_events(item_ids: list[str], users: int = 120, per_user: int = 6, seed:
     return frame.assign(ts=pd.to_datetime(np.arange(len(frame)), unit="h"))
 
 
-@pytest.fixture(scope="module")
-def fitted() -> SASRecRecommender:
-    """SASRec with the text tower, trained on the four groups' items, and four brand-new items added."""
-    titles = catalogue_titles(10, seed=0, prefix="i")
-    catalogue = list(titles)
-    model = SASRecRecommender(FAST_TEXT, ItemTitles(titles)).fit(
-        Interactions(group_events(catalogue), catalogue)
-    )
-    model.add_items(catalogue_titles(1, seed=1, prefix="new"))
-    return model
-
-
 def test_title_embeddings_load_offline_and_are_deterministic(tmp_path):
     vectors = embed_titles(TITLES)
     assert vectors.shape == (4, 384) and vectors.dtype == np.float32
@@ -94,27 +81,20 @@ def test_title_embeddings_are_cached_per_catalogue(tmp_path):
     assert len(list(tmp_path.glob("*.npy"))) == 2
 
 
-def test_a_brand_new_item_is_recommended_by_its_title(fitted):
-    new_items = [i for i in fitted.item_ids if i.startswith("new")]
+def test_a_brand_new_item_is_recommended_by_its_title():
+    titles = catalogue_titles(10, seed=0, prefix="i")
+    catalogue = list(titles)
+    model = SASRecRecommender(FAST_TEXT, ItemTitles(titles))
+    model.fit(Interactions(group_events(catalogue), catalogue))
+    new_items = model.add_items(catalogue_titles(1, seed=1, prefix="new"))  # one per group, after the fit
+    assert model.item_ids == catalogue + new_items
     users = [f"u{u:03d}" for u in range(40)]
-    scores = OnlyItems(fitted, new_items).score(users)
+    scores = OnlyItems(model, new_items).score(users)
     best = scores.argmax(dim=1).numpy()
     own_group = np.arange(len(users)) % len(GROUPS)
     assert (best == own_group).mean() > 0.8  # chance: 0.25
     with pytest.raises(ValueError, match="item_text"):
         SASRecRecommender(SASRecConfig()).add_items({"x": "a title"})
-
-
-def test_the_text_model_roundtrips_through_mlflow_with_its_added_items(fitted, platform):
-    import mlflow
-
-    tracking.configure(platform)
-    tracking.use_experiment(platform, "item-text-test")
-    with mlflow.start_run():
-        version = tracking.log_model(fitted, "item-text-test")
-    loaded = tracking.load_version("item-text-test", version)
-    users = ["u000", "u001", "stranger"]
-    assert loaded.item_ids == fitted.item_ids and torch.equal(loaded.score(users), fitted.score(users))
 
 
 def test_cold_start_split_keeps_held_out_items_out_of_training():

@@ -89,21 +89,25 @@ def test_tune_and_refit_chooses_epochs_on_validation_and_refits_on_everything():
     assert set(model.users.rows) == set(clustered()["user_id"])  # the refit saw every user's history
 
 
-def test_a_fitted_model_roundtrips_through_the_mlflow_registry(platform):
+@pytest.mark.parametrize("item_text", [False, True])
+def test_a_fitted_model_roundtrips_through_the_mlflow_registry(platform, item_text):
     import mlflow
 
+    from training.item_text import ItemTitles
     from training.sasrec import SASRecConfig, SASRecRecommender
 
-    model = SASRecRecommender(SASRecConfig(hidden=16, max_len=8, max_epochs=1)).fit(
-        Interactions(walks(), ITEMS)
-    )
+    titles = ItemTitles({item: f"Walk step {n}" for n, item in enumerate(ITEMS)})
+    config = SASRecConfig(hidden=16, max_len=8, max_epochs=1, item_text=item_text)
+    model = SASRecRecommender(config, titles).fit(Interactions(walks(), ITEMS))
+    if item_text:  # a brand-new item added after the fit is kept and scored by its title after loading
+        model.add_items({"brand-new": "Walk step 40"})
     tracking.configure(platform)
     tracking.use_experiment(platform, "recommenders-test")
     with mlflow.start_run():
         version = tracking.log_model(model, "recommender-test")
     loaded = tracking.load_version("recommender-test", version)
     users = ["u000", "u005", "stranger"]
-    assert torch.equal(loaded.score(users), model.score(users))
+    assert loaded.item_ids == model.item_ids and torch.equal(loaded.score(users), model.score(users))
     by_name = mlflow.pyfunc.load_model(f"models:/recommender-test/{version}")
     predicted = by_name.predict(pd.DataFrame({"user_id": users}))
     assert np.allclose(np.asarray(predicted), model.score(users).numpy())
