@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -22,11 +23,17 @@ from typing import Any
 from retention.config import PROJECT_ROOT, Config
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+log = logging.getLogger(__name__)
 FAILED = {"error", "fail", "runtime error"}
+SCHEMA_CHANGED = "schemas on this incremental model are out of sync"  # dbt's on_schema_change: fail
 
 
 class DbtError(RuntimeError):
     pass
+
+
+class DbtSchemaChanged(DbtError):
+    """An incremental model's columns differ from its table's (the project changed): rebuild it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +137,8 @@ def run_dbt(cfg: Config, args: list[str], run_date: dt.date | None = None, manif
             _close_warehouse()
     if not outcome.success:
         detail = _failures(outcome.result) or [repr(outcome.exception)]
-        raise DbtError(f"dbt {' '.join(args)} failed:\n" + "\n".join(detail[-20:]))
+        error = DbtSchemaChanged if any(SCHEMA_CHANGED in line for line in detail) else DbtError
+        raise error(f"dbt {' '.join(args)} failed:\n" + "\n".join(detail[-20:]))
     result = outcome.result
     nodes = {
         node.node.unique_id: (str(getattr(node.status, "value", node.status)), float(node.execution_time))
@@ -145,8 +153,14 @@ def parse(cfg: Config, run_date: dt.date | None = None) -> Any:
 
 
 def build_features(cfg: Config, run_date: dt.date, manifest: Any = None) -> DbtResult:
-    """`dbt build`: models and their data tests, as of the run date's cutoff."""
-    return run_dbt(cfg, ["build", "--no-write-json"], run_date, manifest)
+    """`dbt build`: models and their data tests, as of the run date's cutoff. If an incremental model's
+    columns changed since its table was built (a new version of the project), rebuild every model from
+    the raw tables (`--full-refresh`) instead: appending to the old tables would misalign them."""
+    try:
+        return run_dbt(cfg, ["build", "--no-write-json"], run_date, manifest)
+    except DbtSchemaChanged as changed:
+        log.warning("%s\nthe feature layer changed shape: rebuilding it with --full-refresh", changed)
+        return run_dbt(cfg, ["build", "--full-refresh", "--no-write-json"], run_date, manifest)
 
 
 def build_docs(cfg: Config, run_date: dt.date, manifest: Any = None) -> Path:

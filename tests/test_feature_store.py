@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.features import baseline_query, compare_sql
 from retention import pipeline
 from retention.config import load_config
 from retention.ingest import latest_event_date
+from retention.simulator import SimulationSpec, simulate, write_dataset
 from retention.transform import dbt_target_path, run_dbt
 
 # Every relation the feature layer builds, with its grain (sort key).
@@ -203,3 +205,60 @@ def test_sessions_and_inter_event_times_match_the_events_recommendations_and_doc
     built = {node["metadata"]["name"] for node in catalog["nodes"].values()}
     assert {"user_features", "item_features", "user_sequences", "training_snapshots"} <= built
     assert {"int_user_daily_activity", "stg_late_events_daily"} <= built
+
+
+LONG = SimulationSpec(users=300, items=50, days=100, seed=11, start_date=dt.date(2026, 3, 1))
+
+
+@pytest.fixture(scope="module")
+def long_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """100 days: every feature window (up to 90 days) slides over days with events."""
+    out = tmp_path_factory.mktemp("long") / "data"
+    write_dataset(simulate(LONG), out)
+    return out
+
+
+def test_the_sliding_window_state_gives_the_as_of_features_night_after_night(
+    platform, long_data: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("RETENTION_PATHS__DATA_DIR", str(long_data))
+    cfg = load_config()
+    # Nights in order (the state advances), a rerun (unchanged), a missed night and a backfill (rebuilt).
+    nights = [
+        (88, "rebuild"),
+        (89, "advance"),
+        (90, "advance"),
+        (91, "advance"),
+        (91, "same"),
+        (92, "advance"),
+        (94, "rebuild"),
+        (95, "advance"),
+        (90, "rebuild"),
+        (96, "rebuild"),
+    ]
+    state = "intermediate.int_user_window_sums"
+    previous = None
+    for offset, mode in nights:
+        day = LONG.start_date + dt.timedelta(days=offset)
+        pipeline.ingest(cfg, day)
+        run_dbt(cfg, ["run", "--select", "+user_features"], day)
+        with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+            con.execute("create temp table expected as " + baseline_query(day + dt.timedelta(days=1)))
+            columns = con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'features' and table_name = 'user_features' order by ordinal_position"
+            ).fetchall()
+            compare = compare_sql("expected", "features.user_features", columns)
+            [(differing,)] = con.execute(compare).fetchall()
+            [(rows,)] = con.execute("select count(*) from features.user_features").fetchall()
+            [(kept,)] = con.execute(
+                f"select count(*) from {state} where cutoff_date < (select max(cutoff_date) from {state})"
+            ).fetchall()
+            current = con.execute(f"select * from {state} order by user_id").df()
+        assert rows > 50 and differing == 0, f"night {offset} ({mode}): {differing} rows differ"
+        # An advance rewrites only the users active on a day entering or leaving a window; a rebuild
+        # writes every user at the new cutoff; a rerun of the same cutoff writes nothing.
+        assert (kept > 0) == (mode in ("advance", "same")), (offset, mode, kept)
+        if mode == "same":
+            pd.testing.assert_frame_equal(current, previous)
+        previous = current

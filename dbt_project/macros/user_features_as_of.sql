@@ -2,17 +2,17 @@
   Behavioural features of every user active in [cutoff - active_days, cutoff), computed only from days
   strictly before `cutoff` (point-in-time correct by construction). `cutoff` is a SQL timestamp expression
   at a midnight (UTC), so "the last w days" = the activity dates d with cutoff_date - w <= d < cutoff_date.
-  Reads the per-day intermediate tables, never events. Reusable for several cutoffs (training_snapshots).
+  Reads the per-day intermediate tables, never events, at any cutoff (the training snapshots). The nightly
+  `user_features` computes the same columns from the sliding-window state (models/features/user_features.sql);
+  both end in `user_features_select`.
 #}
 {% macro user_features_as_of(cutoff) %}
-{%- set active_days = var("active_days") | int -%}
 {%- set cutoff_date = "cast(" ~ cutoff ~ " as date)" -%}
-{%- set bigint = api.Column.translate_type("bigint") -%}
-{%- set types = ["events", "views", "clicks", "carts", "purchases"] -%}
 with daily as (
     select
         *,
-        {{ dbt.datediff("activity_date", cutoff_date, "day") }} as age  -- 1 = the day before the cutoff
+        {{ dbt.datediff("activity_date", cutoff_date, "day") }} as age,  -- 1 = the day before the cutoff
+        {{ dbt.datediff("prev_activity_date", cutoff_date, "day") }} as prev_age
     from {{ ref('int_user_daily_activity') }}
     where activity_date < {{ cutoff_date }}
 ),
@@ -23,44 +23,12 @@ per_user as (
         max(last_ts) as last_event_ts,
         max(last_purchase_ts) as last_purchase_ts,
         min(first_ts) as first_event_ts,
-        {%- for w in [1, 7, 30, 90] %}
-        {%- for t in types %}
-        {{ dbt.cast("sum(case when age <= " ~ w ~ " then " ~ t ~ " else 0 end)", bigint) }} as {{ t }}_{{ w }}d,
+        {%- for s in user_window_sums() %}
+        {{ window_sum(s) }} as {{ s.name }},
         {%- endfor %}
-        {%- endfor %}
-        {{ dbt.cast("sum(case when age between 31 and 60 then events else 0 end)", bigint) }} as events_prev_30d,
-        {{ money_sum("case when age <= 30 then purchase_value else 0 end") }} as purchase_value_30d,
-        {{ money_sum("case when age <= 90 then purchase_value else 0 end") }} as purchase_value_90d,
-        count(case when age <= 30 then 1 end) as active_days_30d,
-        count(case when age <= 90 then 1 end) as active_days_90d,
-        {{ dbt.cast("sum(case when age <= 30 then sessions else 0 end)", bigint) }} as sessions_30d,
-        sum(case when age <= 30 then session_seconds else 0 end) as session_seconds_30d,
-        {%- for k in range(1, 5) %}
-        sum(case when age > {{ 28 - 7 * k }} and age <= {{ 35 - 7 * k }} then events else 0 end) as week_{{ k }}_events,
-        {%- endfor %}
-        -- within-day gaps over the last 90 days
-        sum(case when age <= 90 then gap_seconds_sum else 0 end) as within_gap_sum_90d,
-        sum(case when age <= 90 then gap_seconds_sq_sum else 0 end) as within_gap_sq_sum_90d
+        -- Gaps between consecutive active days, both within the last 90 days.
+        {{ between_gap_sums("age <= " ~ between_gap_days() ~ " and prev_age <= " ~ between_gap_days()) }}
     from daily
-    group by user_id
-),
-
--- Gaps between consecutive active days within the last 90 days: first event of a day - last event of the
--- previous active day.
-day_gaps as (
-    select
-        user_id,
-        sum(gap) as between_gap_sum_90d,
-        sum(gap * gap) as between_gap_sq_sum_90d
-    from (
-        select
-            user_id,
-            {{ dbt.datediff(
-                "lag(last_ts) over (partition by user_id order by activity_date)", "first_ts", "second"
-            ) }} as gap
-        from daily
-        where age <= 90
-    ) as g
     group by user_id
 ),
 
@@ -78,6 +46,29 @@ user_items as (
     group by d.user_id, d.item_id
 ),
 
+categories as (
+    select user_id, category, sum(events) as events
+    from {{ ref('int_user_category_daily') }}
+    where activity_date < {{ cutoff_date }}
+      and activity_date >= {{ days_before(cutoff, 90) }}
+    group by user_id, category
+),
+
+{{ user_features_select(cutoff) }}
+{% endmacro %}
+
+
+{#
+  The features from the CTEs `per_user` (per user: last_event_ts, last_purchase_ts, first_event_ts, every
+  window sum of user_window_sums(), between_gap_sum_90d / _sq_sum_90d), `user_items` (per user and item with
+  events in the last 30 days: last_cart_ts_30d, last_purchase_ts_30d, null when not in the window) and
+  `categories` (per user and category: events in the last 90 days): the CTEs after them and the final
+  select, shared by the as-of and the sliding-window builds.
+#}
+{% macro user_features_select(cutoff) %}
+{%- set active_days = var("active_days") | int -%}
+{%- set cutoff_date = "cast(" ~ cutoff ~ " as date)" -%}
+{%- set types = ["events", "views", "clicks", "carts", "purchases"] -%}
 item_stats as (
     select
         user_id,
@@ -88,23 +79,6 @@ item_stats as (
                    then 1 end) as abandoned_items_30d
     from user_items
     group by user_id
-),
-
--- Items new to the user in the last 30 days: the pairs first seen in the window (all of them are in it).
-novel_items as (
-    select user_id, count(*) as novel_items_30d
-    from {{ ref('int_user_item_first_seen') }}
-    where first_date < {{ cutoff_date }}
-      and first_date >= {{ days_before(cutoff, 30) }}
-    group by user_id
-),
-
-categories as (
-    select user_id, category, sum(events) as events
-    from {{ ref('int_user_category_daily') }}
-    where activity_date < {{ cutoff_date }}
-      and activity_date >= {{ days_before(cutoff, 90) }}
-    group by user_id, category
 ),
 
 category_stats as (
@@ -166,7 +140,7 @@ select
     p.clicks_30d,
     p.carts_30d,
     p.purchases_30d,
-    p.purchase_value_30d,
+    cast(p.purchase_value_30d as double) as purchase_value_30d,
     p.active_days_30d,
     coalesce(i.distinct_items_30d, 0) as distinct_items_30d,
     {%- for w in [1, 7, 30, 90] %}
@@ -174,19 +148,19 @@ select
     p.{{ t }}_{{ w }}d,
     {%- endfor %}
     {%- endfor %}
-    p.purchase_value_90d,
+    cast(p.purchase_value_90d as double) as purchase_value_90d,
     p.active_days_90d,
     p.sessions_30d,
     {{ safe_ratio("p.session_seconds_30d", "p.sessions_30d * 60") }} as mean_session_minutes_30d,
     -- Inter-event times over the last 90 days (every gap between consecutive events), in hours; null with
     -- fewer than two events. std is the population standard deviation.
     case when p.events_90d > 1 then
-        cast(p.within_gap_sum_90d + coalesce(g.between_gap_sum_90d, 0) as double) / (p.events_90d - 1) / 3600
+        cast(p.within_gap_sum_90d + p.between_gap_sum_90d as double) / (p.events_90d - 1) / 3600
     end as inter_event_hours_mean_90d,
     case when p.events_90d > 1 then
         sqrt(greatest(
-            cast(p.within_gap_sq_sum_90d + coalesce(g.between_gap_sq_sum_90d, 0) as double) / (p.events_90d - 1)
-            - power(cast(p.within_gap_sum_90d + coalesce(g.between_gap_sum_90d, 0) as double) / (p.events_90d - 1), 2),
+            cast(p.within_gap_sq_sum_90d + p.between_gap_sq_sum_90d as double) / (p.events_90d - 1)
+            - power(cast(p.within_gap_sum_90d + p.between_gap_sum_90d as double) / (p.events_90d - 1), 2),
             0
         )) / 3600
     end as inter_event_hours_std_90d,
@@ -199,13 +173,11 @@ select
     -- Shannon entropy (natural log) of the user's event counts per category over the last 90 days.
     greatest(coalesce(ln(cast(c.events as double)) - cast(c.sum_c_ln_c as double) / c.events, 0), 0)
         as category_entropy_90d,
-    {{ safe_ratio("n.novel_items_30d", "i.distinct_items_30d") }} as novel_item_share_30d,
+    {{ safe_ratio("p.novel_items_30d", "i.distinct_items_30d") }} as novel_item_share_30d,
     {{ safe_ratio("coalesce(r.rec_events_30d, 0)", "p.events_30d") }} as rec_engagement_30d
 from active as p
 left join {{ ref('stg_users') }} as u on u.user_id = p.user_id
-left join day_gaps as g on g.user_id = p.user_id
 left join item_stats as i on i.user_id = p.user_id
-left join novel_items as n on n.user_id = p.user_id
 left join category_stats as c on c.user_id = p.user_id
 left join rec_hits as r on r.user_id = p.user_id
 {% endmacro %}

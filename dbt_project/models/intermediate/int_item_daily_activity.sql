@@ -5,16 +5,38 @@
     pre_hook=["{{ incremental_reset('activity_date') }}"],
 ) }}
 
+with events as (
+    select
+        item_id,
+        cast(ts as date) as activity_date,
+        count(*) as events,
+        count(case when event_type = 'view' then 1 end) as views,
+        count(case when event_type = 'click' then 1 end) as clicks,
+        count(case when event_type = 'add_to_cart' then 1 end) as carts,
+        count(case when event_type = 'purchase' then 1 end) as purchases,
+        max(ts) as last_ts
+    from {{ ref('stg_events') }}
+    where {{ incremental_ts_filter('ts', 'activity_date') }}
+    group by item_id, cast(ts as date)
+),
+
+-- Distinct users per item and day: the rows of the per-day user x item table.
+users as (
+    select item_id, activity_date, count(*) as users
+    from {{ ref('int_user_item_daily') }}
+    where {{ incremental_date_filter('activity_date') }}
+    group by item_id, activity_date
+)
+
 select
-    item_id,
-    activity_date,
-    {{ dbt.cast("sum(events)", api.Column.translate_type("bigint")) }} as events,
-    {{ dbt.cast("sum(views)", api.Column.translate_type("bigint")) }} as views,
-    {{ dbt.cast("sum(clicks)", api.Column.translate_type("bigint")) }} as clicks,
-    {{ dbt.cast("sum(carts)", api.Column.translate_type("bigint")) }} as carts,
-    {{ dbt.cast("sum(purchases)", api.Column.translate_type("bigint")) }} as purchases,
-    count(*) as users,
-    max(last_ts) as last_ts
-from {{ ref('int_user_item_daily') }}
-where {{ incremental_date_filter('activity_date') }}
-group by item_id, activity_date
+    e.item_id,
+    e.activity_date,
+    e.events,
+    e.views,
+    e.clicks,
+    e.carts,
+    e.purchases,
+    u.users,
+    e.last_ts
+from events as e
+inner join users as u on u.item_id = e.item_id and u.activity_date = e.activity_date

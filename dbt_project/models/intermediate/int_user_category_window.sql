@@ -1,0 +1,59 @@
+{#
+  Per user and item category, the events of the settled part of the last 90 days (what the top category
+  and the category entropy add the recent days to): sliding-window state (macros/window_state.sql). A
+  night rewrites the pairs with events on the day entering the settled part or the day leaving the window;
+  pairs left with no events are dropped.
+#}
+{{ config(
+    materialized="incremental",
+    incremental_strategy="delete+insert",
+    unique_key=["user_id", "category"],
+    pre_hook=["{{ window_state_reset() }}"],
+    post_hook=["delete from {{ this }} where events = 0"],
+) }}
+{%- set mode = window_state_mode() -%}
+{%- set settled = settled_days() -%}
+{%- set window = 90 -%}
+
+with days as (
+    select *, {{ age_at_cutoff("activity_date") }} as age
+    from {{ ref('int_user_category_daily') }}
+    where activity_date < {{ days_before(feature_cutoff(), settled) }}
+    {%- if mode == "rebuild" %}
+      and activity_date >= {{ days_before(feature_cutoff(), window) }}
+    {%- elif mode == "advance" %}
+      and activity_date in ({{ dates_at_ages([settled + 1, window + 1]) }})
+    {%- else %}
+      and 1 = 0
+    {%- endif %}
+),
+
+{%- if mode == "rebuild" %}
+
+state as (
+    select user_id, category, {{ dbt.cast("sum(events)", api.Column.translate_type("bigint")) }} as events
+    from days
+    group by user_id, category
+)
+
+{%- else %}
+
+delta as (
+    select
+        user_id,
+        category,
+        {{ signed_sum("events", "age = " ~ (settled + 1), "age = " ~ (window + 1)) }} as events
+    from days
+    group by user_id, category
+),
+
+state as (
+    select d.user_id, d.category, coalesce(old.events, 0) + d.events as events
+    from delta as d
+    left join {{ this }} as old on old.user_id = d.user_id and old.category = d.category
+)
+
+{%- endif %}
+
+select cast({{ feature_cutoff() }} as date) as cutoff_date, {{ settled }} as settled_days, *
+from state

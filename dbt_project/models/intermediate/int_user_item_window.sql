@@ -1,0 +1,62 @@
+{#
+  Per user and item with events in the settled part of the last 30 days: the last such day, and the
+  latest cart and purchase timestamps since (what distinct items and cart abandonment add the recent days
+  to): sliding-window state (macros/window_state.sql). A night rewrites the pairs with events on the day
+  entering the settled part and drops the pairs whose last day left the window.
+
+  last_cart_ts / last_purchase_ts are maxima over the pair's settled days since its row was written,
+  possibly older than the window: a timestamp is in the window iff it is at or after the window's start
+  (every event in the window is later than every event before it).
+#}
+{{ config(
+    materialized="incremental",
+    incremental_strategy="delete+insert",
+    unique_key=["user_id", "item_id"],
+    pre_hook=["{{ window_state_reset() }}"],
+    post_hook=["delete from {{ this }} where last_date < {{ days_before(feature_cutoff(), 30) }}"],
+) }}
+{%- set mode = window_state_mode() -%}
+{%- set settled = settled_days() -%}
+{%- set window = 30 -%}
+
+with days as (
+    select *
+    from {{ ref('int_user_item_daily') }}
+    where activity_date < {{ days_before(feature_cutoff(), settled) }}
+    {%- if mode == "rebuild" %}
+      and activity_date >= {{ days_before(feature_cutoff(), window) }}
+    {%- elif mode == "advance" %}
+      and activity_date = {{ days_before(feature_cutoff(), settled + 1) }}
+    {%- else %}
+      and 1 = 0
+    {%- endif %}
+),
+
+pairs as (
+    select
+        user_id,
+        item_id,
+        max(activity_date) as last_date,
+        max(last_cart_ts) as last_cart_ts,
+        max(last_purchase_ts) as last_purchase_ts
+    from days
+    group by user_id, item_id
+),
+
+state as (
+    {%- if mode == "rebuild" %}
+    select * from pairs
+    {%- else %}
+    select
+        p.user_id,
+        p.item_id,
+        p.last_date,
+        greatest(old.last_cart_ts, p.last_cart_ts) as last_cart_ts,
+        greatest(old.last_purchase_ts, p.last_purchase_ts) as last_purchase_ts
+    from pairs as p
+    left join {{ this }} as old on old.user_id = p.user_id and old.item_id = p.item_id
+    {%- endif %}
+)
+
+select cast({{ feature_cutoff() }} as date) as cutoff_date, {{ settled }} as settled_days, *
+from state
