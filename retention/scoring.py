@@ -52,20 +52,29 @@ def has_factors(model: object) -> bool:
 
 
 GROUP = 128  # most items per group: each group's maximum bounds the k-th best score (see `_select`)
-ITEM_CHUNK = 2048  # items per matrix product on the fast path (a multiple of GROUP)
+ITEM_CHUNK = 2048  # items per tile on the fast path (a multiple of GROUP)
 FAST_BATCH_USERS = 1024  # users per block on the fast path (at most `batch_users`)
+LOWEST = np.float32(np.finfo(np.float32).min)  # the lowest threshold worth comparing with (never -inf)
 # (row in the batch or in user_ids, item position, score, rank) of the selected items
-Picked = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+Picked = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def _positions(values: pd.Series, ids: Sequence[str]) -> np.ndarray:
+def _arrow(ids: Sequence[str]) -> pa.Array | None:
+    """`ids` as an Arrow string array, or None where they are not all strings."""
+    try:
+        array = pa.array(ids)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    return array if pa.types.is_string(array.type) or pa.types.is_large_string(array.type) else None
+
+
+def _positions(values: pd.Series, ids: Sequence[str], arrow: pa.Array | None) -> np.ndarray:
     """The position of each value in `ids`, -1 where absent: ``pd.Index(ids).get_indexer(values)``,
     by Arrow's hash lookup where the types allow (several times faster on millions of strings)."""
     index = pd.Index(ids)
-    if index.is_unique:
+    if arrow is not None and index.is_unique:
         try:
-            column = pa.array(values)
-            found = pc.index_in(column, value_set=pa.array(list(ids), type=column.type))
+            found = pc.index_in(pa.array(values), value_set=arrow)
             return found.fill_null(-1).to_numpy().astype(np.int64)
         except (pa.ArrowException, TypeError, ValueError):
             pass
@@ -73,14 +82,15 @@ def _positions(values: pd.Series, ids: Sequence[str]) -> np.ndarray:
 
 
 def _seen_by_row(
-    pairs: pd.DataFrame, user_ids: Sequence[str], item_ids: Sequence[str]
+    pairs: pd.DataFrame, user_ids: Sequence[str], item_ids: Sequence[str], arrows: tuple[pa.Array | None, ...]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The (user position, item position) pairs of `pairs`, sorted by user, and each user's offset."""
-    rows, cols = _positions(pairs["user_id"], user_ids), _positions(pairs["item_id"], item_ids)
+    """The (user position, item position) pairs of `pairs`, sorted, and each user's offset."""
+    with ThreadPoolExecutor(2) as pool:  # Arrow's lookups run without the GIL: both columns at once
+        rows, cols = pool.map(_positions, (pairs["user_id"], pairs["item_id"]), (user_ids, item_ids), arrows)
     keep = (rows >= 0) & (cols >= 0)
-    rows, cols = rows[keep], cols[keep]
-    order = np.argsort(rows, kind="stable")
-    rows, cols = rows[order].astype(np.int64), cols[order].astype(np.int64)
+    n_items = max(len(item_ids), 1)
+    pair = np.sort(rows[keep] * n_items + cols[keep])  # (the order of a user's seen items does not matter)
+    rows, cols = np.divmod(pair, n_items)
     offsets = np.zeros(len(user_ids) + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=len(user_ids)), out=offsets[1:])
     return rows, cols, offsets
@@ -103,7 +113,7 @@ def _mask_and_maxima(tile: torch.Tensor, maxima: torch.Tensor, rows: np.ndarray,
 
 def _select(
     buf: torch.Tensor, maxima: torch.Tensor, users: int, k: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The k best items of each of the first `users` rows of `buf`, seen items already -inf.
 
     `buf` [chunks, batch, width] holds the scores (items beyond the catalogue are -inf), `maxima`
@@ -131,78 +141,131 @@ def _select(
         0, ((group // per_chunk) * batch + row) * per_chunk + group % per_chunk
     )
     # >= the threshold, and never -inf (the lowest finite float is as low as a threshold can usefully be)
-    floor = threshold.clamp(min=torch.finfo(torch.float32).min)
+    floor = threshold.clamp(min=LOWEST.item())
     candidate, offset = torch.nonzero(values >= floor[row, None], as_tuple=True)
     values = values[candidate, offset]
     row, items = row[candidate], group[candidate] * size + offset
-    return _rank(row, items, values, users, k)
+    return _rank(row.numpy(), items.numpy(), values.numpy(), users, k)
 
 
-def _rank(row: torch.Tensor, items: torch.Tensor, values: torch.Tensor, users: int, k: int) -> Picked:
+def _rank(row: np.ndarray, items: np.ndarray, values: np.ndarray, users: int, k: int) -> Picked:
     """The first k candidates of each row by score (descending), ties by item position."""
-    order = torch.sort(items, stable=True).indices  # stable sorts by item, then score, then row
-    order = order[torch.sort(values[order], descending=True, stable=True).indices]
-    order = order[torch.sort(row[order], stable=True).indices]
+    order = np.lexsort((items, -values, row))
     row, items, values = row[order], items[order], values[order]
-    counts = torch.bincount(row, minlength=users)
-    rank = torch.arange(len(row)) - (torch.cumsum(counts, 0) - counts)[row]
+    counts = np.bincount(row, minlength=users)
+    rank = np.arange(len(row)) - (np.cumsum(counts) - counts)[row]
     top = rank < k
     return row[top], items[top], values[top], rank[top] + 1
 
 
-def _factor_block(
-    item_factors: torch.Tensor,
-    factors: torch.Tensor,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    width: int,
-    group: int,
-    k: int,
-    local: threading.local,
-) -> Picked:
-    """The k best items of a block of users on the fast path, one cache-resident tile at a time.
+class _Tiles:
+    """The catalogue's item factors in tiles of `width` items (the last one may be narrower), each
+    transposed for ``torch.mm(user_factors, tile)``, and the per-thread scratch buffers of `_scan`.
 
-    Per tile of `width` items: the product, the seen items masked, each group's maximum, and the
-    threshold T so far (the k-th largest group maximum of the tiles done); the tile's items >= T are
-    kept as candidates. T only grows, so the candidates include every item >= the final T, which are
-    exactly the candidates of `_select`; the same filter and ordering follow.
+    The items go in order of decreasing norm (`order`: the catalogue position of each): the largest
+    dot products tend to be in the first tiles, so the threshold of `_scan` rises early and fewer
+    groups are copied out; the ranking does not depend on the order (ties go by catalogue position).
     """
-    users, n_items = len(factors), len(item_factors)
-    chunks, per_chunk = -(-n_items // width), width // group
-    if getattr(local, "tile", None) is None or local.tile.shape[0] < users:
-        local.tile = torch.empty(users, width)
-        local.maxima = torch.empty(users, per_chunk)
-    tile, maxima = local.tile[:users], local.maxima[:users]
-    in_chunk = cols // width
-    order = np.argsort(in_chunk, kind="stable")
-    rows, cols, bounds = rows[order], cols[order], np.searchsorted(in_chunk[order], range(chunks + 1))
-    ranked = chunks * per_chunk >= k  # else every item is a candidate
-    running = torch.full((users, k if ranked else 0), -torch.inf)  # the k largest group maxima so far
-    threshold = torch.full((users,), -torch.inf)
-    lowest = torch.finfo(torch.float32).min
-    parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    with torch.no_grad():
-        for chunk in range(chunks):
-            first, last = chunk * width, min(n_items, (chunk + 1) * width)
-            torch.mm(factors, item_factors[first:last].T, out=tile[:, : last - first])
-            if last - first < width:
-                tile[:, last - first :] = -torch.inf  # beyond the catalogue
-            seen = slice(bounds[chunk], bounds[chunk + 1])
-            _mask_and_maxima(tile, maxima, rows[seen], cols[seen] - first)
-            if torch.isnan(maxima).any():  # a NaN score counts as -inf (never returned)
-                tile.nan_to_num_(nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf)
-                torch.amax(tile.view(users, per_chunk, group), dim=-1, out=maxima)
-            if ranked:
-                running = torch.topk(torch.cat([running, maxima], dim=1), k, dim=1, sorted=False).values
-                threshold = running.amin(1)
-            row, sub = torch.nonzero(maxima >= threshold[:, None], as_tuple=True)
-            values = tile.view(-1, group).index_select(0, row * per_chunk + sub)
-            candidate, offset = torch.nonzero(values >= threshold.clamp(min=lowest)[row, None], as_tuple=True)
-            row = row[candidate]
-            parts.append((row, first + sub[candidate] * group + offset, values[candidate, offset]))
-        row, items, values = (torch.cat(columns) for columns in zip(*parts, strict=True))
-        keep = values >= threshold.clamp(min=lowest)[row]  # >= the final T
-        return _rank(row[keep], items[keep], values[keep], users, k)
+
+    def __init__(self, item_factors: torch.Tensor, width: int, group: int, k: int) -> None:
+        self.width, self.group, self.k = width, group, k
+        self.per_tile = width // group
+        order = torch.argsort(torch.linalg.vector_norm(item_factors, dim=1), descending=True, stable=True)
+        self.order = order.numpy()
+        self.position = np.empty_like(self.order)  # each catalogue position's place in `order`
+        self.position[self.order] = np.arange(len(self.order))
+        by_norm = item_factors[order]
+        self.factors = [by_norm[first : first + width].T for first in range(0, len(by_norm), width)]
+        self.local = threading.local()
+
+    def scratch(self, users: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """This thread's score tile [users, width], group maxima [users, per_tile] and pool
+        [users, k + per_tile] (the k largest group maxima so far, then the tile's)."""
+        if getattr(self.local, "tile", None) is None or len(self.local.tile) < users:
+            self.local.tile = torch.empty(users, self.width)
+            self.local.maxima = torch.empty(users, self.per_tile)
+            self.local.pool = np.empty((users, self.k + self.per_tile), dtype=np.float32)
+        return self.local.tile[:users], self.local.maxima[:users], self.local.pool[:users]
+
+    def seen(self, users: int, rows: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
+        """Per tile, the positions in the flattened [users, width] tile of the seen (rows, cols)."""
+        at = self.position[cols]
+        size = users * self.width
+        cell = np.sort(at // self.width * size + rows * self.width + at % self.width)  # by tile
+        bounds = np.searchsorted(cell, np.arange(len(self.factors) + 1) * size)
+        return [
+            cell[lo:hi] - tile * size
+            for tile, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+        ]
+
+
+def _scan(tiles: _Tiles, factors: torch.Tensor, rows: np.ndarray, cols: np.ndarray, clean: bool) -> Picked:
+    """The k best items of a block of users on the fast path, one tile of their scores at a time.
+
+    Per tile: the product, the seen items -inf, each group's maximum, and the threshold T so far (the
+    k-th largest group maximum of the tiles done, this one included); the groups whose maximum is >= T
+    are copied out. T only grows, so they include every group whose maximum is >= the final T; of
+    those, the items >= the final T are exactly the candidates of `_select`, and the same ordering
+    follows. With `clean`, NaN scores are set to -inf first (a NaN group maximum stays among the k
+    largest: the block is then scanned again, clean).
+
+    Once every row's T is > 0, the maxima are taken over the scores' bits read as int32 (a faster
+    reduction): where a group holds a score >= +0 that is its float maximum exactly; where it does not
+    (every bit pattern negative) it is a negative float or -inf, a lower bound of the group's maximum,
+    and below T, so the thresholds and the groups copied out are those of the float maxima.
+    """
+    users, width, group, per_tile, k = len(factors), tiles.width, tiles.group, tiles.per_tile, tiles.k
+    tile, maxima, pool = tiles.scratch(users)
+    groups, maxima_np = tile.numpy().reshape(users * per_tile, group), maxima.numpy()
+    bits, maxima_bits = tile.view(torch.int32).view(users, per_tile, group), maxima.view(torch.int32)
+    pool[:, :k] = -np.inf
+    floor = np.full(users, LOWEST)
+    seen = tiles.seen(users, rows, cols)
+    copied: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+    for index, items in enumerate(tiles.factors):
+        torch.mm(factors, items, out=tile[:, : items.shape[1]])
+        if items.shape[1] < width:
+            tile[:, items.shape[1] :] = -torch.inf  # beyond the catalogue
+        if clean:
+            tile.nan_to_num_(nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf)
+        groups.reshape(-1)[seen[index]] = -np.inf
+        if floor.min() > 0:
+            torch.amax(bits, dim=-1, out=maxima_bits)
+        else:
+            torch.amax(tile.view(users, per_tile, group), dim=-1, out=maxima)
+        pool[:, k:] = maxima_np
+        pool.partition(per_tile, axis=1)  # the k largest to the right, the k-th largest at per_tile
+        np.maximum(pool[:, per_tile], LOWEST, out=floor)  # T, never -inf
+        pool[:, :k] = pool[:, per_tile:]
+        hits = np.flatnonzero(maxima_np >= floor[:, None])
+        copied.append((index, hits, maxima_np.reshape(-1)[hits], groups[hits]))
+    if not clean and np.isnan(pool[:, :k]).any():  # a NaN score counts as -inf (never returned)
+        return _scan(tiles, factors, rows, cols, clean=True)
+    row, at, values = _candidates(copied, floor, width, per_tile)
+    return _rank(row, tiles.order[at], values, users, k)
+
+
+def _candidates(
+    copied: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], floor: np.ndarray, width: int, per_tile: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, item position, score) of the items >= `floor` of their row in the copied groups whose
+    maximum is >= it; `copied` holds (tile, group index in the tile, its maximum, its scores)."""
+    found = []
+    for index, hits, best, values in copied:
+        keep = np.flatnonzero(best >= floor[hits // per_tile])
+        hits, values = hits[keep], values[keep]
+        row = hits // per_tile
+        picked = np.flatnonzero(values >= floor[row, None])
+        which, offset = np.divmod(picked, values.shape[1])
+        items = index * width + hits[which] % per_tile * values.shape[1] + offset
+        found.append((row[which], items, values.reshape(-1)[picked]))
+    row, items, values = (np.concatenate(column) for column in zip(*found, strict=True))
+    return row, items, values
+
+
+def _concat(picked: list[Picked]) -> Picked:
+    row, items, values, rank = (np.concatenate(parts) for parts in zip(*picked, strict=True))
+    return row, items, values, rank
 
 
 def _top_k_factors(
@@ -213,7 +276,7 @@ def _top_k_factors(
     batch_users: int,
     group: int,
 ) -> list[Picked]:
-    """The fast path: blocks of users scored by `_factor_block` on torch's threads, one block per thread.
+    """The fast path: blocks of users scored by `_scan` on torch's threads, one block per thread.
 
     The model is only called from this thread (`user_factors` of the next block while the workers
     multiply); each worker runs its block's operations single-threaded, so no operation waits on a
@@ -224,8 +287,7 @@ def _top_k_factors(
     n_items = len(model.item_ids)
     if item_factors.ndim != 2 or len(item_factors) != n_items:
         raise ValueError(f"item_factors() is {tuple(item_factors.shape)}, not [{n_items}, d]")
-    width = min(ITEM_CHUNK, -(-n_items // group) * group)
-    local = threading.local()
+    tiles = _Tiles(item_factors, min(ITEM_CHUNK, -(-n_items // group) * group), group, k)
 
     def block(start: int) -> tuple[int, torch.Tensor, np.ndarray, np.ndarray]:
         batch = list(user_ids[start : start + batch_users])
@@ -236,7 +298,7 @@ def _top_k_factors(
         return start, factors, seen_rows[lo:hi] - start, seen_cols[lo:hi]
 
     def work(start: int, factors: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> Picked:
-        row, items, values, rank = _factor_block(item_factors, factors, rows, cols, width, group, k, local)
+        row, items, values, rank = _scan(tiles, factors, rows, cols, clean=False)
         return row + start, items, values, rank
 
     starts = range(0, len(user_ids), batch_users)
@@ -245,6 +307,9 @@ def _top_k_factors(
         return [work(*block(start)) for start in starts]
     picked: list[Picked] = []
     try:
+        # this thread's own operations (the model's `user_factors`) single-threaded too: an OpenMP team
+        # woken for them spins on the cores that the workers need
+        torch.set_num_threads(1)
         with ThreadPoolExecutor(threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             pending: deque[Future[Picked]] = deque()
             for start in starts:
@@ -257,6 +322,13 @@ def _top_k_factors(
     return picked
 
 
+def _column(ids: Sequence[str], arrow: pa.Array | None, positions: np.ndarray) -> object:
+    """``ids[positions]`` as a frame column: by Arrow's take where the ids are strings (no Python objects)."""
+    if arrow is not None:
+        return arrow.take(pa.array(positions)).to_pandas()
+    return np.asarray(ids, dtype=object)[positions]
+
+
 def top_k(
     model: Recommender, user_ids: Sequence[str], seen_pairs: pd.DataFrame, k: int, batch_users: int = 4096
 ) -> pd.DataFrame:
@@ -267,16 +339,17 @@ def top_k(
     rank). Users are scored in batches of `batch_users`: the model's users x items score matrix, seen
     items masked, then the selection of `_select`. A model with `user_factors` and `item_factors` (see
     `FactorRecommender`) takes the fast path instead (`_top_k_factors`): `top_k` multiplies the factors
-    itself, in blocks of at most FAST_BATCH_USERS users, tiles of ITEM_CHUNK items (masked and reduced
-    to group maxima while they are in cache), one block per torch thread, and never calls `score`; the
-    ranking is the same.
+    itself, in blocks of at most FAST_BATCH_USERS users (one block per torch thread) and tiles of
+    ITEM_CHUNK items (masked, reduced to group maxima and filtered by a running threshold while they
+    are in cache; see `_scan`), and never calls `score`; the ranking is the same.
     """
     columns = ["user_id", "rank", "item_id", "score"]
     if len(user_ids) == 0:
         return pd.DataFrame(columns=columns)
     n_items = len(model.item_ids)
     k = min(k, n_items)
-    seen = _seen_by_row(seen_pairs, user_ids, model.item_ids)
+    arrows = (_arrow(user_ids), _arrow(model.item_ids))
+    seen = _seen_by_row(seen_pairs, user_ids, model.item_ids, arrows)
     group = _group_size(n_items, k)
     batch_users = max(1, min(batch_users, len(user_ids)))
     with torch.no_grad():
@@ -298,13 +371,13 @@ def top_k(
                 _mask_and_maxima(buf[0, :users], maxima[:users, 0], rows, cols)
                 row, items, values, rank = _select(buf, maxima, users, k)
                 picked.append((row + start, items, values, rank))
-    row, items, values, rank = (torch.cat(parts).numpy() for parts in zip(*picked, strict=True))
+    row, items, values, rank = _concat(picked)
     finite = np.isfinite(values)
     return pd.DataFrame(
         {
-            "user_id": np.asarray(user_ids, dtype=object)[row[finite]],
+            "user_id": _column(user_ids, arrows[0], row[finite]),
             "rank": rank[finite],
-            "item_id": np.asarray(model.item_ids, dtype=object)[items[finite]],
+            "item_id": _column(model.item_ids, arrows[1], items[finite]),
             "score": values[finite],
         }
     )
