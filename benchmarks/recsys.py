@@ -48,7 +48,7 @@ MODELS: dict[str, Callable[[ItemTitles], Recommender]] = {
     "popularity": lambda titles: PopularityRecommender(PopularityConfig(window_days=0)),
     "mf": lambda titles: MFRecommender(MFConfig()),
     "sasrec": lambda titles: SASRecRecommender(SASRecConfig()),
-    "sasrec_text": lambda titles: SASRecRecommender(SASRecConfig(item_text=True, id_dropout=0.5), titles),
+    "sasrec_text": lambda titles: SASRecRecommender(SASRecConfig(item_text=True), titles),
 }
 COLD_MODELS = ("popularity", "sasrec", "sasrec_text")  # the floor, the same model without and with text
 COLD_SHARE, COLD_SEED, COLD_K = 0.1, 0, 20

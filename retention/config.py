@@ -89,7 +89,7 @@ class Recommender:
     # The item text tower (training/item_text.py, training/sasrec.py): sasrec fuses the frozen title
     # embeddings of staging.stg_items into its item vectors and scores items nobody interacted with yet.
     sasrec_item_text: bool = False
-    sasrec_id_dropout: float = 0.5  # with item text: share of items trained on their title alone per step
+    sasrec_id_dropout: float = 0.0  # with item text: share of items trained on their title alone per step
     text_cache_dir: Path = Path("var/item_text")  # title embeddings, one file per catalogue
 
 

@@ -55,7 +55,11 @@ class SASRecConfig:
     bf16_logits: bool = True
     threads: int = 1  # torch threads while training (see training.lightning_loop.fit_module)
     item_text: bool = False  # fuse frozen title embeddings into the item vectors (see the module doc)
-    id_dropout: float = 0.0  # with item_text: share of items whose id part is dropped at each step
+    # With item_text: share of items whose id part is dropped at each step. On a cold validation split
+    # (MovieLens, 10 % more items held out inside the cold training data, 10 epochs) NDCG@20 over all
+    # candidates fell from 0.019 (0) to 0.005 (0.25) and 0.0025 (0.5), while among new items only it
+    # rose from 0.072 to 0.104 and 0.101: the nightly ranks all items, so 0.
+    id_dropout: float = 0.0
 
 
 class SASRecNet(nn.Module):
