@@ -74,7 +74,8 @@ def _positions(values: pd.Series, ids: Sequence[str], arrow: pa.Array | None) ->
     index = pd.Index(ids)
     if arrow is not None and index.is_unique:
         try:
-            found = pc.index_in(pa.array(values), value_set=arrow)
+            column = pa.array(values)
+            found = pc.index_in(column, value_set=arrow.cast(column.type))
             return found.fill_null(-1).to_numpy().astype(np.int64)
         except (pa.ArrowException, TypeError, ValueError):
             pass
@@ -150,12 +151,24 @@ def _select(
 
 def _rank(row: np.ndarray, items: np.ndarray, values: np.ndarray, users: int, k: int) -> Picked:
     """The first k candidates of each row by score (descending), ties by item position."""
-    order = np.lexsort((items, -values, row))
+    order = _order(row, items, values, users)
     row, items, values = row[order], items[order], values[order]
     counts = np.bincount(row, minlength=users)
     rank = np.arange(len(row)) - (np.cumsum(counts) - counts)[row]
     top = rank < k
     return row[top], items[top], values[top], rank[top] + 1
+
+
+def _order(row: np.ndarray, items: np.ndarray, values: np.ndarray, users: int) -> np.ndarray:
+    """The order of the (row, item) candidates by row, score (descending), item: one sort of a 64-bit
+    key (row, the score's bits turned so that integers order like the floats, descending, item)
+    where it fits, else ``np.lexsort`` (about 10x slower). No score is NaN; -0 ties with +0."""
+    item_bits = max(1, int(items.max(initial=0)).bit_length())
+    if (users - 1).bit_length() + 32 + item_bits > 63:
+        return np.lexsort((items, -values, row))
+    bits = (values + np.float32(0)).view(np.int32).astype(np.int64)  # (+0 for -0)
+    ascending = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # negative floats: the magnitude bits reversed
+    return np.argsort((row << (32 + item_bits)) | ((0x7FFFFFFF - ascending) << item_bits) | items)
 
 
 class _Tiles:

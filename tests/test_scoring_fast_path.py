@@ -162,3 +162,118 @@ def test_wrongly_shaped_factors_are_refused() -> None:
 def test_no_users_gives_an_empty_frame() -> None:
     model, seen = make(users=2, items=10, dim=3, levels=1)
     assert list(top_k(model, [], seen, k=3).columns) == ["user_id", "rank", "item_id", "score"]
+
+
+@pytest.mark.parametrize(("chunk", "group", "k"), [(64, 16, 10), (32, 32, 3), (16, 1, 40), (128, 64, 5)])
+def test_tiles_of_fewer_groups_than_k_or_of_one_group_rank_exactly(
+    monkeypatch: pytest.MonkeyPatch, chunk: int, group: int, k: int
+) -> None:
+    monkeypatch.setattr(scoring, "ITEM_CHUNK", chunk)
+    monkeypatch.setattr(scoring, "GROUP", group)
+    monkeypatch.setattr(scoring, "FAST_BATCH_USERS", 32)
+    model, seen = make(users=70, items=500, dim=4, levels=2, seed=3)
+    user_ids = list(model.rows)
+    expected = brute_force((model.users @ model.items.T).numpy(), user_ids, model.item_ids, seen, k)
+    same(top_k(model, user_ids, seen, k), expected)
+
+
+def test_k_beyond_the_catalogue_and_a_one_item_catalogue() -> None:
+    for items in (1, 2, 5):
+        model, seen = make(users=9, items=items, dim=2, levels=1, seed=items)
+        user_ids = list(model.rows)
+        expected = brute_force((model.users @ model.items.T).numpy(), user_ids, model.item_ids, seen, 50)
+        same(top_k(model, user_ids, seen, 50), expected)
+
+
+def test_rows_whose_best_unseen_scores_are_negative_or_zero_rank_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both ways of taking group maxima (float, and int32 bits once every row's threshold is > 0): users
+    with positive and with negative best scores, groups of negative scores only, +0 and -0 ties."""
+    monkeypatch.setattr(scoring, "ITEM_CHUNK", 128)
+    monkeypatch.setattr(scoring, "FAST_BATCH_USERS", 16)
+    rng = np.random.default_rng(7)
+    magnitude = rng.integers(1, 4, (900, 3)).astype(np.float32)
+    items = np.concatenate([magnitude[:400], -magnitude[400:800], np.zeros((100, 3), np.float32)])
+    items[800:850, 0] = -0.0  # scores of -0 beside the +0 ones
+    users = rng.integers(1, 4, (64, 3)).astype(np.float32)
+    model = DotModel(
+        [f"u{i}" for i in range(64)],
+        [f"i{j}" for j in range(900)],
+        torch.from_numpy(users),
+        torch.from_numpy(items),
+    )
+    # users 40-63 have seen every item they score > 0 (or some of them): their best left are <= 0
+    takers = [f"u{i}" for i in range(40, 64)]
+    seen = pd.DataFrame(
+        {
+            "user_id": np.repeat(takers, 400),
+            "item_id": np.tile(model.item_ids[:400], len(takers)),
+        }
+    )
+    seen = seen[~((seen["user_id"] == "u63") & seen["item_id"].isin(model.item_ids[:3]))]
+    user_ids = list(model.rows)
+    scores = (model.users @ model.items.T).numpy()
+    for k in (5, 150):
+        expected = brute_force(scores, user_ids, model.item_ids, seen, k)
+        same(top_k(model, user_ids, seen, k), expected)
+        same(top_k(ScoreOnly(model), user_ids, seen, k), expected)
+    assert (expected.groupby("user_id")["score"].max().loc[takers[:-1]] <= 0).all()
+
+
+def test_nan_from_inf_times_zero_in_a_late_tile_counts_as_minus_infinity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scoring, "ITEM_CHUNK", 64)
+    model, seen = make(users=20, items=640, dim=2, levels=3, seed=11)
+    model.users = model.users.abs() + 1  # every row's best scores > 0: int32 maxima after the first tile
+    model.items[300] = torch.tensor([0.0, 2.0])  # a small norm: a late tile
+    model.users[4] = torch.tensor([torch.inf, 0.0])  # inf * 0 = NaN (the other scores +-inf)
+    user_ids = list(model.rows)
+    scores = (model.users @ model.items.T).numpy()
+    assert np.isnan(scores[4, 300])
+    expected = brute_force(scores, user_ids, model.item_ids, seen, 7)
+    same(top_k(model, user_ids, seen, 7), expected)
+    same(top_k(ScoreOnly(model), user_ids, seen, 7), expected)
+
+
+def test_the_ordering_key_sorts_like_lexsort_with_ties_and_signed_zeros() -> None:
+    rng = np.random.default_rng(2)
+    values = rng.choice(
+        np.array([0.0, -0.0, 1.5, -1.5, np.inf, -np.inf, 3e38, -3e38, 1e-45], np.float32), 4000
+    )
+    row, items = rng.integers(0, 300, 4000), rng.permutation(50_000)[:4000]
+    expected = np.lexsort((items, -values, row))
+    assert np.array_equal(scoring._order(row, items, values, users=300), expected)
+    huge = items + 2**40  # no room for a single 64-bit key: the lexsort itself
+    assert np.array_equal(scoring._order(row, huge, values, users=300), np.lexsort((huge, -values, row)))
+
+
+def test_torch_threads_are_as_they_were_after_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scoring, "FAST_BATCH_USERS", 16)
+    model, seen = make(users=80, items=300, dim=3, levels=2)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # several blocks on two workers
+        fast = top_k(model, list(model.rows), seen, 4)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    expected = brute_force((model.users @ model.items.T).numpy(), list(model.rows), model.item_ids, seen, 4)
+    same(fast, expected)
+
+
+def test_ids_keep_their_type_strings_as_pandas_infers_them_other_ids_as_objects() -> None:
+    model, seen = make(users=5, items=30, dim=2, levels=2)
+    strings = top_k(model, list(model.rows), seen, 3)
+    inferred = pd.DataFrame({"id": np.asarray(["u0"], dtype=object)})["id"].dtype
+    assert strings["user_id"].dtype == inferred and strings["item_id"].dtype == inferred
+    numbered = DotModel(list(range(5)), list(range(100, 130)), model.users, model.items)
+    pairs = pd.DataFrame({"user_id": [0, 0, 3], "item_id": [101, 129, 100]})
+    ranked = top_k(numbered, list(range(5)), pairs, 3)
+    assert ranked["user_id"].dtype == object and ranked["item_id"].dtype == object
+    assert {type(v) for v in ranked["item_id"]} == {int}
+    expected = brute_force(
+        (model.users @ model.items.T).numpy(), list(range(5)), list(range(100, 130)), pairs, 3
+    )
+    same(ranked, expected)
