@@ -28,12 +28,14 @@
     {%- endfor -%}
     {%- do sums.append({"name": "within_gap_sum_90d", "expr": "gap_seconds_sum", "lo": 1, "hi": 90}) -%}
     {%- do sums.append({"name": "within_gap_sq_sum_90d", "expr": "gap_seconds_sq_sum", "lo": 1, "hi": 90}) -%}
-    {%- do sums.append({"name": "novel_items_30d", "expr": "new_items", "lo": 1, "hi": 30}) -%}
     {{ return(sums) }}
 {% endmacro %}
 
 {# The gaps between consecutive active days count over the last 90 days when both days are in them. #}
 {% macro between_gap_days() %}{{ return(90) }}{% endmacro %}
+
+{# Items new to the user in the last 30 days: the int_user_item_first_seen pairs whose first_date is in them. #}
+{% macro novelty_days() %}{{ return(30) }}{% endmacro %}
 
 {# sum(+value where `plus` holds, -value where `minus` holds), cast to `type` (bigint by default). #}
 {% macro signed_sum(value, plus, minus="false", type=none) -%}

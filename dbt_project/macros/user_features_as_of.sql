@@ -54,22 +54,30 @@ categories as (
     group by user_id, category
 ),
 
+-- Items new to the user in the last 30 days: the pairs first seen in the window (all of them are in it).
+novel_items as (
+    select user_id, count(*) as novel_items_30d
+    from {{ ref('int_user_item_first_seen') }}
+    where first_date < {{ cutoff_date }}
+      and first_date >= {{ days_before(cutoff, novelty_days()) }}
+    group by user_id
+),
+
+item_stats as (
+    {{ item_stats_of("user_items") }}
+),
+
+category_stats as (
+    {{ category_stats_of("categories") }}
+),
+
 {{ user_features_select(cutoff) }}
 {% endmacro %}
 
 
-{#
-  The features from the CTEs `per_user` (per user: last_event_ts, last_purchase_ts, first_event_ts, every
-  window sum of user_window_sums(), between_gap_sum_90d / _sq_sum_90d), `user_items` (per user and item with
-  events in the last 30 days: last_cart_ts_30d, last_purchase_ts_30d, null when not in the window) and
-  `categories` (per user and category: events in the last 90 days): the CTEs after them and the final
-  select, shared by the as-of and the sliding-window builds.
-#}
-{% macro user_features_select(cutoff) %}
-{%- set active_days = var("active_days") | int -%}
-{%- set cutoff_date = "cast(" ~ cutoff ~ " as date)" -%}
-{%- set types = ["events", "views", "clicks", "carts", "purchases"] -%}
-item_stats as (
+{# Per user: distinct, carted and abandoned items of `user_items` (user_id, item_id, last_cart_ts_30d and
+   last_purchase_ts_30d: the last cart and purchase in the last 30 days, null if none). #}
+{% macro item_stats_of(user_items) %}
     select
         user_id,
         count(*) as distinct_items_30d,
@@ -77,25 +85,37 @@ item_stats as (
         count(case when last_cart_ts_30d is not null
                     and (last_purchase_ts_30d is null or last_purchase_ts_30d < last_cart_ts_30d)
                    then 1 end) as abandoned_items_30d
-    from user_items
+    from {{ user_items }}
     group by user_id
-),
+{% endmacro %}
 
-category_stats as (
+
+{# Per user: events, sum of c ln c and the top category (most events, ties to the first name) of
+   `categories` (user_id, category, events). #}
+{% macro category_stats_of(categories) %}
     select
-        user_id,
-        sum(events) as events,
-        sum({{ count_log_count("events") }}) as sum_c_ln_c,
-        max(case when category_rank = 1 then category end) as top_category
-    from (
-        select
-            *,
-            row_number() over (partition by user_id order by events desc, category) as category_rank
-        from categories
-    ) as ranked
-    group by user_id
-),
+        c.user_id,
+        sum(c.events) as events,
+        sum({{ count_log_count("c.events") }}) as sum_c_ln_c,
+        min(case when c.events = m.top_events then c.category end) as top_category
+    from {{ categories }} as c
+    inner join (
+        select user_id, max(events) as top_events from {{ categories }} group by user_id
+    ) as m on m.user_id = c.user_id
+    group by c.user_id
+{% endmacro %}
 
+
+{#
+  The features from the CTEs `per_user` (per user: last_event_ts, last_purchase_ts, first_event_ts, every
+  window sum of user_window_sums(), between_gap_sum_90d / _sq_sum_90d), `novel_items` (per user:
+  novel_items_30d), `item_stats` (item_stats_of) and `category_stats` (category_stats_of): the CTEs after
+  them and the final select, shared by the as-of and the sliding-window builds.
+#}
+{% macro user_features_select(cutoff) %}
+{%- set active_days = var("active_days") | int -%}
+{%- set cutoff_date = "cast(" ~ cutoff ~ " as date)" -%}
+{%- set types = ["events", "views", "clicks", "carts", "purchases"] -%}
 {%- set recs = adapter.get_relation(database=target.database, schema="marts", identifier="user_recommendations") %}
 {% if recs is not none and execute %}
 -- Interactions in the last 30 days on items recommended to the user by a run before the interaction's day.
@@ -173,10 +193,11 @@ select
     -- Shannon entropy (natural log) of the user's event counts per category over the last 90 days.
     greatest(coalesce(ln(cast(c.events as double)) - cast(c.sum_c_ln_c as double) / c.events, 0), 0)
         as category_entropy_90d,
-    {{ safe_ratio("p.novel_items_30d", "i.distinct_items_30d") }} as novel_item_share_30d,
+    {{ safe_ratio("n.novel_items_30d", "i.distinct_items_30d") }} as novel_item_share_30d,
     {{ safe_ratio("coalesce(r.rec_events_30d, 0)", "p.events_30d") }} as rec_engagement_30d
 from active as p
 left join {{ ref('stg_users') }} as u on u.user_id = p.user_id
+left join novel_items as n on n.user_id = p.user_id
 left join item_stats as i on i.user_id = p.user_id
 left join category_stats as c on c.user_id = p.user_id
 left join rec_hits as r on r.user_id = p.user_id

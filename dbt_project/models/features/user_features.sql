@@ -50,7 +50,23 @@ per_user as (
     full outer join recent as r on r.user_id = s.user_id
 ),
 
--- Pairs with events in the last 30 days: the settled part's state and the recent days' per-day rows.
+novel_items as (
+    select
+        coalesce(s.user_id, r.user_id) as user_id,
+        coalesce(s.novel_items_30d, 0) + coalesce(r.novel_items_30d, 0) as novel_items_30d
+    from {{ ref('int_user_window_sums') }} as s
+    full outer join (
+        select user_id, count(*) as novel_items_30d
+        from {{ ref('int_user_item_first_seen') }}
+        where first_date < cast({{ feature_cutoff() }} as date)
+          and first_date >= {{ days_before(feature_cutoff(), settled) }}
+        group by user_id
+    ) as r on r.user_id = s.user_id
+),
+
+-- Item and category statistics: the settled ones from the state for the users with no recent events; for
+-- the others, recomputed from their settled pairs (int_user_item_window, int_user_category_window) and the
+-- recent days.
 recent_items as (
     select user_id, item_id, max(last_cart_ts) as last_cart_ts, max(last_purchase_ts) as last_purchase_ts
     from {{ ref('int_user_item_daily') }}
@@ -71,14 +87,18 @@ user_items as (
             case when s.last_purchase_ts >= {{ dbt.dateadd("day", -30, feature_cutoff()) }} then s.last_purchase_ts end,
             r.last_purchase_ts
         ) as last_purchase_ts_30d
-    from {{ ref('int_user_item_window') }} as s
+    from (
+        select * from {{ ref('int_user_item_window') }} where user_id in (select user_id from recent)
+    ) as s
     full outer join recent_items as r on r.user_id = s.user_id and r.item_id = s.item_id
 ),
 
 categories as (
     select user_id, category, sum(events) as events
     from (
-        select user_id, category, events from {{ ref('int_user_category_window') }}
+        select user_id, category, events
+        from {{ ref('int_user_category_window') }}
+        where user_id in (select user_id from recent)
         union all
         select user_id, category, events
         from {{ ref('int_user_category_daily') }}
@@ -86,6 +106,22 @@ categories as (
           and activity_date >= {{ days_before(feature_cutoff(), settled) }}
     ) as parts
     group by user_id, category
+),
+
+item_stats as (
+    {{ item_stats_of("user_items") }}
+    union all
+    select user_id, distinct_items_30d, carted_items_30d, abandoned_items_30d
+    from {{ ref('int_user_window_sums') }}
+    where distinct_items_30d is not null and user_id not in (select user_id from recent)
+),
+
+category_stats as (
+    {{ category_stats_of("categories") }}
+    union all
+    select user_id, category_events_90d, category_sum_c_ln_c_90d, top_category_90d
+    from {{ ref('int_user_window_sums') }}
+    where category_events_90d is not null and user_id not in (select user_id from recent)
 ),
 
 {{ user_features_select(feature_cutoff()) }}

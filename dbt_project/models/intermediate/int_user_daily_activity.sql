@@ -8,9 +8,8 @@
 -- prev_activity_date / gap_from_prev_seconds: the user's previous active day and the gap from its last
 -- event to this day's first, so inter-event statistics over any window of days are exact.
 -- distinct_items / distinct_categories are row counts of the per-day item and category tables (far cheaper
--- than count(distinct ...) over the events); new_items counts the items the user had never touched before.
--- Every column is a per-day quantity that window sums add up (macros/feature_windows.sql). Incremental by
--- day (see macros/incremental.sql).
+-- than count(distinct ...) over the events). Every column is a per-day quantity that window sums add up
+-- (macros/feature_windows.sql). Incremental by day (see macros/incremental.sql).
 {{ config(
     materialized="incremental",
     incremental_strategy="append",
@@ -23,18 +22,36 @@ with events as (
         event_type,
         ts,
         value,
-        cast(ts as date) as activity_date
+        cast(ts as date) as activity_date,
+        false as before_start
     from {{ ref('stg_events') }}
     where {{ incremental_ts_filter('ts', 'activity_date') }}
+    {%- if is_incremental() %}
+    -- Each user's last event already in the table, so that their first rebuilt day has its previous one.
+    union all
+    select t.user_id, null, t.last_ts, null, t.activity_date, true
+    from {{ this }} as t
+    inner join (
+        select user_id, max(activity_date) as activity_date
+        from {{ this }}
+        group by user_id
+    ) as latest on latest.user_id = t.user_id and latest.activity_date = t.activity_date
+    {%- endif %}
 ),
 
+-- Every event with the gap from the user's previous one (one window over the user's events: cheaper than a
+-- window per user and day), and whether that one was on the same day.
 gaps as (
     select
         *,
-        {{ dbt.datediff(
-            "lag(ts) over (partition by user_id, activity_date order by ts)", "ts", "second"
-        ) }} as gap_seconds
-    from events
+        {{ dbt.datediff("prev_ts", "ts", "second") }} as gap_seconds,
+        cast(prev_ts as date) = activity_date as same_day,
+        cast(prev_ts as date) as prev_date
+    from (
+        select *, lag(ts) over (partition by user_id order by ts) as prev_ts
+        from events
+    ) as e
+    where not before_start
 ),
 
 activity as (
@@ -51,12 +68,16 @@ activity as (
         min(ts) as first_ts,
         max(ts) as last_ts,
         max(case when event_type = 'purchase' then ts end) as last_purchase_ts,
-        1 + count(case when gap_seconds > 1800 then 1 end) as sessions,
-        {{ dbt.cast("coalesce(sum(case when gap_seconds <= 1800 then gap_seconds end), 0)",
+        1 + count(case when same_day and gap_seconds > 1800 then 1 end) as sessions,
+        {{ dbt.cast("coalesce(sum(case when same_day and gap_seconds <= 1800 then gap_seconds end), 0)",
                     api.Column.translate_type("bigint")) }} as session_seconds,
-        {{ dbt.cast("coalesce(sum(gap_seconds), 0)", api.Column.translate_type("bigint")) }} as gap_seconds_sum,
-        {{ dbt.cast("coalesce(sum(gap_seconds * gap_seconds), 0)", api.Column.translate_type("bigint")) }}
-            as gap_seconds_sq_sum
+        {{ dbt.cast("coalesce(sum(case when same_day then gap_seconds end), 0)",
+                    api.Column.translate_type("bigint")) }} as gap_seconds_sum,
+        {{ dbt.cast("coalesce(sum(case when same_day then gap_seconds * gap_seconds end), 0)",
+                    api.Column.translate_type("bigint")) }} as gap_seconds_sq_sum,
+        -- The day's first event is the only one whose previous event is on another day.
+        max(case when not same_day then prev_date end) as prev_activity_date,
+        max(case when not same_day then gap_seconds end) as gap_from_prev_seconds
     from gaps
     group by user_id, activity_date
 ),
@@ -73,75 +94,28 @@ categories as (
     from {{ ref('int_user_category_daily') }}
     where {{ incremental_date_filter('activity_date') }}
     group by user_id, activity_date
-),
-
-new_items as (
-    select user_id, first_date as activity_date, count(*) as new_items
-    from {{ ref('int_user_item_first_seen') }}
-    where {{ incremental_date_filter('first_date') }}
-    group by user_id, first_date
-),
-
-days as (
-    select
-        a.*,
-        i.distinct_items,
-        c.distinct_categories,
-        coalesce(n.new_items, 0) as new_items
-    from activity as a
-    inner join items as i on i.user_id = a.user_id and i.activity_date = a.activity_date
-    inner join categories as c on c.user_id = a.user_id and c.activity_date = a.activity_date
-    left join new_items as n on n.user_id = a.user_id and n.activity_date = a.activity_date
-),
-
--- The days built now, after each of their users' last day already in the table (incremental runs).
-chained as (
-    select user_id, activity_date, first_ts, last_ts, true as built_now from days
-    {%- if is_incremental() %}
-    union all
-    select t.user_id, t.activity_date, t.first_ts, t.last_ts, false as built_now
-    from {{ this }} as t
-    inner join (
-        select user_id, max(activity_date) as activity_date
-        from {{ this }}
-        where user_id in (select user_id from days)
-        group by user_id
-    ) as latest on latest.user_id = t.user_id and latest.activity_date = t.activity_date
-    {%- endif %}
-),
-
-previous as (
-    select
-        user_id,
-        activity_date,
-        built_now,
-        lag(activity_date) over (partition by user_id order by activity_date) as prev_activity_date,
-        {{ dbt.datediff(
-            "lag(last_ts) over (partition by user_id order by activity_date)", "first_ts", "second"
-        ) }} as gap_from_prev_seconds
-    from chained
 )
 
 select
-    d.user_id,
-    d.activity_date,
-    d.events,
-    d.views,
-    d.clicks,
-    d.carts,
-    d.purchases,
-    d.distinct_items,
-    d.distinct_categories,
-    d.new_items,
-    d.purchase_value,
-    d.first_ts,
-    d.last_ts,
-    d.last_purchase_ts,
-    d.sessions,
-    d.session_seconds,
-    d.gap_seconds_sum,
-    d.gap_seconds_sq_sum,
-    p.prev_activity_date,
-    p.gap_from_prev_seconds
-from days as d
-inner join previous as p on p.user_id = d.user_id and p.activity_date = d.activity_date and p.built_now
+    a.user_id,
+    a.activity_date,
+    a.events,
+    a.views,
+    a.clicks,
+    a.carts,
+    a.purchases,
+    i.distinct_items,
+    c.distinct_categories,
+    a.purchase_value,
+    a.first_ts,
+    a.last_ts,
+    a.last_purchase_ts,
+    a.sessions,
+    a.session_seconds,
+    a.gap_seconds_sum,
+    a.gap_seconds_sq_sum,
+    a.prev_activity_date,
+    a.gap_from_prev_seconds
+from activity as a
+inner join items as i on i.user_id = a.user_id and i.activity_date = a.activity_date
+inner join categories as c on c.user_id = a.user_id and c.activity_date = a.activity_date
