@@ -157,15 +157,16 @@ def build_features(cfg: Config, run_date: dt.date, manifest: Any = None) -> DbtR
     columns changed since its table was built (a new version of the project), rebuild every model from
     the raw tables (`--full-refresh`) instead: appending to the old tables would misalign them."""
     try:
-        return run_dbt(cfg, ["build", "--no-write-json"], run_date, manifest)
+        return run_dbt(cfg, ["build"], run_date, manifest)
     except DbtSchemaChanged as changed:
         log.warning("%s\nthe feature layer changed shape: rebuilding it with --full-refresh", changed)
-        return run_dbt(cfg, ["build", "--full-refresh", "--no-write-json"], run_date, manifest)
+        return run_dbt(cfg, ["build", "--full-refresh"], run_date, manifest)
 
 
 def build_docs(cfg: Config, run_date: dt.date, manifest: Any = None) -> Path:
-    """`dbt docs generate` without recompiling: the lineage and the catalog of every model as of this run
-    (it also writes manifest.json); returns the site's index.html (`retention dbt-docs` serves it)."""
+    """`dbt docs generate` without recompiling (the build wrote manifest.json, compiled SQL included): the
+    lineage and the catalog of every model as of this run; returns the site's index.html (`retention
+    dbt-docs` serves it)."""
     run_dbt(cfg, ["docs", "generate", "--no-compile"], run_date, manifest)
     return dbt_target_path(cfg) / "index.html"
 
