@@ -29,7 +29,7 @@ class FactorRecommender(Recommender, Protocol):
     """A recommender whose scores are dot products: the fast path of `top_k`.
 
     ``score(user_ids)`` must equal ``user_factors(user_ids) @ item_factors().T``. `top_k` then does the
-    matrix product itself, in cache-sized blocks, instead of asking for a users x items matrix. Biases
+    matrix product itself, in tiles, instead of asking for a users x items matrix. Biases
     and fallbacks fold in as extra columns (e.g. an item-bias column in `item_factors` against a column
     of ones in `user_factors`; a popularity column against a one for unknown users and zeros in their
     other columns). `top_k` calls `item_factors()` once and `user_factors` once per block of at most
@@ -291,9 +291,9 @@ def _top_k_factors(
 ) -> list[Picked]:
     """The fast path: blocks of users scored by `_scan` on torch's threads, one block per thread.
 
-    The model is only called from this thread (`user_factors` of the next block while the workers
+    The model is only called from this thread (`user_factors` of the next blocks while the workers
     multiply); each worker runs its block's operations single-threaded, so no operation waits on a
-    thread that the machine has descheduled, and every tile stays in its core's cache.
+    thread that the machine has descheduled.
     """
     seen_rows, seen_cols, offsets = seen
     item_factors = model.item_factors().detach().to(torch.float32).contiguous()
@@ -327,7 +327,7 @@ def _top_k_factors(
             pending: deque[Future[Picked]] = deque()
             for start in starts:
                 pending.append(pool.submit(work, *block(start)))
-                if len(pending) > threads:  # at most threads + 1 blocks in flight
+                if len(pending) >= 2 * threads:  # a block queued for each worker while it waits
                     picked.append(pending.popleft().result())
             picked += [future.result() for future in pending]
     finally:
