@@ -54,6 +54,7 @@ def has_factors(model: object) -> bool:
 GROUP = 128  # most items per group: each group's maximum bounds the k-th best score (see `_select`)
 ITEM_CHUNK = 2048  # items per tile on the fast path (a multiple of GROUP)
 FAST_BATCH_USERS = 1024  # users per block on the fast path (at most `batch_users`)
+WAITING = 4  # past the first tiles, T is raised every WAITING tiles (it changes little there)
 LOWEST = np.float32(np.finfo(np.float32).min)  # the lowest threshold worth comparing with (never -inf)
 # (row in the batch or in user_ids, item position, score, rank) of the selected items
 Picked = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -193,11 +194,12 @@ class _Tiles:
 
     def scratch(self, users: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """This thread's score tile [users, width], group maxima [users, per_tile] and pool
-        [users, k + per_tile] (the k largest group maxima so far, then the tile's)."""
+        [users, k + WAITING * per_tile] (the k largest group maxima so far, then those of the tiles
+        that `_scan` has not yet merged into them)."""
         if getattr(self.local, "tile", None) is None or len(self.local.tile) < users:
             self.local.tile = torch.empty(users, self.width)
             self.local.maxima = torch.empty(users, self.per_tile)
-            self.local.pool = np.empty((users, self.k + self.per_tile), dtype=np.float32)
+            self.local.pool = np.empty((users, self.k + WAITING * self.per_tile), dtype=np.float32)
         return self.local.tile[:users], self.local.maxima[:users], self.local.pool[:users]
 
     def seen(self, users: int, rows: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
@@ -216,7 +218,8 @@ def _scan(tiles: _Tiles, factors: torch.Tensor, rows: np.ndarray, cols: np.ndarr
     """The k best items of a block of users on the fast path, one tile of their scores at a time.
 
     Per tile: the product, the seen items -inf, each group's maximum, and the threshold T so far (the
-    k-th largest group maximum of the tiles done, this one included); the groups whose maximum is >= T
+    k-th largest group maximum of the tiles done: this one included in the first 2 * WAITING tiles and
+    every WAITING tiles after, when the pending maxima are merged); the groups whose maximum is >= T
     are copied out. T only grows, so they include every group whose maximum is >= the final T; of
     those, the items >= the final T are exactly the candidates of `_select`, and the same ordering
     follows. With `clean`, NaN scores are set to -inf first (a NaN group maximum stays among the k
@@ -235,6 +238,7 @@ def _scan(tiles: _Tiles, factors: torch.Tensor, rows: np.ndarray, cols: np.ndarr
     floor = np.full(users, LOWEST)
     seen = tiles.seen(users, rows, cols)
     copied: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+    waiting, last = 0, len(tiles.factors) - 1
     for index, items in enumerate(tiles.factors):
         torch.mm(factors, items, out=tile[:, : items.shape[1]])
         if items.shape[1] < width:
@@ -246,10 +250,14 @@ def _scan(tiles: _Tiles, factors: torch.Tensor, rows: np.ndarray, cols: np.ndarr
             torch.amax(bits, dim=-1, out=maxima_bits)
         else:
             torch.amax(tile.view(users, per_tile, group), dim=-1, out=maxima)
-        pool[:, k:] = maxima_np
-        pool.partition(per_tile, axis=1)  # the k largest to the right, the k-th largest at per_tile
-        np.maximum(pool[:, per_tile], LOWEST, out=floor)  # T, never -inf
-        pool[:, :k] = pool[:, per_tile:]
+        pool[:, k + waiting * per_tile : k + (waiting + 1) * per_tile] = maxima_np
+        waiting += 1
+        if index < 2 * WAITING or waiting == WAITING or index == last:
+            part = pool[:, : k + waiting * per_tile]
+            part.partition(waiting * per_tile, axis=1)  # the k largest to the right
+            np.maximum(part[:, waiting * per_tile], LOWEST, out=floor)  # T, never -inf
+            pool[:, :k] = part[:, waiting * per_tile :]
+            waiting = 0
         hits = np.flatnonzero(maxima_np >= floor[:, None])
         copied.append((index, hits, maxima_np.reshape(-1)[hits], groups[hits]))
     if not clean and np.isnan(pool[:, :k]).any():  # a NaN score counts as -inf (never returned)
