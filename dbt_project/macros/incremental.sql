@@ -45,3 +45,14 @@
     and {{ date_col }} >= cast({{ incremental_start(this_date_col) }} as date)
     {%- endif -%}
 {%- endmacro %}
+
+{#
+  A full build writes a day-incremental table in date order (`in_date_order` ends its select): each night
+  then deletes and appends only the last days' row groups, and reads of recent days skip the older ones
+  (DuckDB's zone maps). Incremental builds append in date order anyway.
+#}
+{% macro in_date_order(date_col) -%}
+    {%- if not is_incremental() %}
+order by {{ date_col }}
+    {%- endif -%}
+{%- endmacro %}

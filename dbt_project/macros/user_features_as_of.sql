@@ -75,6 +75,12 @@ category_stats as (
 {% endmacro %}
 
 
+{# Whether an item was abandoned in the window: carted (last cart `cart`) and not purchased at or after it. #}
+{% macro abandoned(cart, purchase) -%}
+    ({{ cart }} is not null and ({{ purchase }} is null or {{ purchase }} < {{ cart }}))
+{%- endmacro %}
+
+
 {# Per user: distinct, carted and abandoned items of `user_items` (user_id, item_id, last_cart_ts_30d and
    last_purchase_ts_30d: the last cart and purchase in the last 30 days, null if none). #}
 {% macro item_stats_of(user_items) %}
@@ -82,22 +88,22 @@ category_stats as (
         user_id,
         count(*) as distinct_items_30d,
         count(last_cart_ts_30d) as carted_items_30d,
-        count(case when last_cart_ts_30d is not null
-                    and (last_purchase_ts_30d is null or last_purchase_ts_30d < last_cart_ts_30d)
-                   then 1 end) as abandoned_items_30d
+        count(case when {{ abandoned("last_cart_ts_30d", "last_purchase_ts_30d") }} then 1 end)
+            as abandoned_items_30d
     from {{ user_items }}
     group by user_id
 {% endmacro %}
 
 
-{# Per user: events, sum of c ln c and the top category (most events, ties to the first name) of
-   `categories` (user_id, category, events). #}
+{# Per user: events, sum of c ln c, the top category (most events, ties to the first name) and its events,
+   of `categories` (user_id, category, events). #}
 {% macro category_stats_of(categories) %}
     select
         c.user_id,
         sum(c.events) as events,
         sum({{ count_log_count("c.events") }}) as sum_c_ln_c,
-        min(case when c.events = m.top_events then c.category end) as top_category
+        min(case when c.events = m.top_events then c.category end) as top_category,
+        max(m.top_events) as top_events
     from {{ categories }} as c
     inner join (
         select user_id, max(events) as top_events from {{ categories }} group by user_id

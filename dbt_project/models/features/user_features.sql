@@ -9,6 +9,7 @@
 {%- set settled = settled_days() -%}
 {%- set gap_days = between_gap_days() -%}
 {%- set sums = user_window_sums() -%}
+{%- set window_start = dbt.dateadd("day", -30, feature_cutoff()) -%}
 
 with recent_days as (
     select
@@ -64,9 +65,8 @@ novel_items as (
     ) as r on r.user_id = s.user_id
 ),
 
--- Item and category statistics: the settled ones from the state for the users with no recent events; for
--- the others, recomputed from their settled pairs (int_user_item_window, int_user_category_window) and the
--- recent days.
+-- Item and category statistics: the settled ones (int_user_window_sums), changed by the recent days'
+-- (user, item) and (user, category) rows, each looked up in the settled state.
 recent_items as (
     select user_id, item_id, max(last_cart_ts) as last_cart_ts, max(last_purchase_ts) as last_purchase_ts
     from {{ ref('int_user_item_daily') }}
@@ -75,53 +75,100 @@ recent_items as (
     group by user_id, item_id
 ),
 
-user_items as (
+item_changes as (
     select
-        coalesce(s.user_id, r.user_id) as user_id,
-        coalesce(s.item_id, r.item_id) as item_id,
-        greatest(
-            case when s.last_cart_ts >= {{ dbt.dateadd("day", -30, feature_cutoff()) }} then s.last_cart_ts end,
-            r.last_cart_ts
-        ) as last_cart_ts_30d,
-        greatest(
-            case when s.last_purchase_ts >= {{ dbt.dateadd("day", -30, feature_cutoff()) }} then s.last_purchase_ts end,
-            r.last_purchase_ts
-        ) as last_purchase_ts_30d
-    from (
-        select * from {{ ref('int_user_item_window') }} where user_id in (select user_id from recent)
-    ) as s
-    full outer join recent_items as r on r.user_id = s.user_id and r.item_id = s.item_id
+        r.user_id,
+        s.item_id is null as new_pair,
+        s.last_cart_ts_30d as settled_cart,
+        s.last_purchase_ts_30d as settled_purchase,
+        greatest(s.last_cart_ts_30d, r.last_cart_ts) as cart,
+        greatest(s.last_purchase_ts_30d, r.last_purchase_ts) as purchase
+    from recent_items as r
+    left join (
+        select
+            user_id,
+            item_id,
+            case when last_cart_ts >= {{ window_start }} then last_cart_ts end as last_cart_ts_30d,
+            case when last_purchase_ts >= {{ window_start }} then last_purchase_ts end as last_purchase_ts_30d
+        from {{ ref('int_user_item_window') }}
+    ) as s on s.user_id = r.user_id and s.item_id = r.item_id
 ),
 
-categories as (
-    select user_id, category, sum(events) as events
-    from (
-        select user_id, category, events
-        from {{ ref('int_user_category_window') }}
-        where user_id in (select user_id from recent)
-        union all
-        select user_id, category, events
-        from {{ ref('int_user_category_daily') }}
-        where activity_date < cast({{ feature_cutoff() }} as date)
-          and activity_date >= {{ days_before(feature_cutoff(), settled) }}
-    ) as parts
-    group by user_id, category
+item_deltas as (
+    select
+        user_id,
+        count(case when new_pair then 1 end) as distinct_items_30d,
+        count(cart) - count(settled_cart) as carted_items_30d,
+        count(case when {{ abandoned("cart", "purchase") }} then 1 end)
+            - count(case when {{ abandoned("settled_cart", "settled_purchase") }} then 1 end) as abandoned_items_30d
+    from item_changes
+    group by user_id
 ),
 
 item_stats as (
-    {{ item_stats_of("user_items") }}
+    select
+        coalesce(s.user_id, d.user_id) as user_id,
+        {%- for column in ["distinct_items_30d", "carted_items_30d", "abandoned_items_30d"] %}
+        coalesce(s.{{ column }}, 0) + coalesce(d.{{ column }}, 0) as {{ column }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from {{ ref('int_user_window_sums') }} as s
+    full outer join item_deltas as d on d.user_id = s.user_id
+),
+
+category_changes as (
+    select
+        r.user_id,
+        r.category,
+        coalesce(s.events, 0) as settled_events,
+        coalesce(s.events, 0) + r.events as events
+    from (
+        select user_id, category, sum(events) as events
+        from {{ ref('int_user_category_daily') }}
+        where activity_date < cast({{ feature_cutoff() }} as date)
+          and activity_date >= {{ days_before(feature_cutoff(), settled) }}
+        group by user_id, category
+    ) as r
+    left join {{ ref('int_user_category_window') }} as s on s.user_id = r.user_id and s.category = r.category
+),
+
+category_deltas as (
+    select
+        user_id,
+        sum(events - settled_events) as events,
+        sum({{ count_log_count("events") }})
+            - sum(case when settled_events > 0 then {{ count_log_count("settled_events") }} else 0 end) as sum_c_ln_c
+    from category_changes
+    group by user_id
+),
+
+-- Counts only grow here, so the new top category is the settled one or a changed one.
+top_candidates as (
+    select user_id, category, events from category_changes
     union all
-    select user_id, distinct_items_30d, carted_items_30d, abandoned_items_30d
+    select user_id, top_category_90d, top_category_events_90d
     from {{ ref('int_user_window_sums') }}
-    where distinct_items_30d is not null and user_id not in (select user_id from recent)
+    where top_category_90d is not null and user_id in (select user_id from category_deltas)
+),
+
+new_tops as (
+    select c.user_id, min(c.category) as top_category
+    from top_candidates as c
+    inner join (
+        select user_id, max(events) as top_events from top_candidates group by user_id
+    ) as m on m.user_id = c.user_id and m.top_events = c.events
+    group by c.user_id
 ),
 
 category_stats as (
-    {{ category_stats_of("categories") }}
-    union all
-    select user_id, category_events_90d, category_sum_c_ln_c_90d, top_category_90d
-    from {{ ref('int_user_window_sums') }}
-    where category_events_90d is not null and user_id not in (select user_id from recent)
+    select
+        coalesce(s.user_id, d.user_id) as user_id,
+        coalesce(s.category_events_90d, 0) + coalesce(d.events, 0) as events,
+        coalesce(s.category_sum_c_ln_c_90d, 0) + coalesce(d.sum_c_ln_c, 0) as sum_c_ln_c,
+        coalesce(t.top_category, s.top_category_90d) as top_category
+    from {{ ref('int_user_window_sums') }} as s
+    full outer join category_deltas as d on d.user_id = s.user_id
+    left join new_tops as t on t.user_id = coalesce(s.user_id, d.user_id)
+    where coalesce(s.category_events_90d, 0) + coalesce(d.events, 0) > 0
 ),
 
 {{ user_features_select(feature_cutoff()) }}

@@ -14,3 +14,4 @@ from {{ ref('int_user_item_daily') }} as d
 left join {{ ref('stg_items') }} as i on i.item_id = d.item_id
 where {{ incremental_date_filter('d.activity_date') }}
 group by d.user_id, d.activity_date, coalesce(i.category, '(unknown)')
+{{ in_date_order("activity_date") }}

@@ -119,3 +119,4 @@ select
 from activity as a
 inner join items as i on i.user_id = a.user_id and i.activity_date = a.activity_date
 inner join categories as c on c.user_id = a.user_id and c.activity_date = a.activity_date
+{{ in_date_order("a.activity_date") }}

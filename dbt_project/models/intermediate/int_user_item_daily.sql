@@ -19,3 +19,4 @@ select
 from {{ ref('stg_events') }}
 where {{ incremental_ts_filter('ts', 'activity_date') }}
 group by user_id, item_id, cast(ts as date)
+{{ in_date_order("activity_date") }}

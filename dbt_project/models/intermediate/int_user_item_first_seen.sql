@@ -26,3 +26,4 @@ where not exists (
     select 1 from {{ this }} as known where known.user_id = p.user_id and known.item_id = p.item_id
 )
 {% endif %}
+{{ in_date_order("p.first_date") }}

@@ -157,7 +157,8 @@ select
     i.abandoned_items_30d,
     c.events as category_events_90d,
     c.sum_c_ln_c as category_sum_c_ln_c_90d,
-    c.top_category as top_category_90d
+    c.top_category as top_category_90d,
+    c.top_events as top_category_events_90d
 from state as s
 left join item_stats as i on i.user_id = s.user_id
 left join category_stats as c on c.user_id = s.user_id
