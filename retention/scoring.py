@@ -233,23 +233,26 @@ def _scan(tiles: _Tiles, factors: torch.Tensor, rows: np.ndarray, cols: np.ndarr
     users, width, group, per_tile, k = len(factors), tiles.width, tiles.group, tiles.per_tile, tiles.k
     tile, maxima, pool = tiles.scratch(users)
     groups, maxima_np = tile.numpy().reshape(users * per_tile, group), maxima.numpy()
-    bits, maxima_bits = tile.view(torch.int32).view(users, per_tile, group), maxima.view(torch.int32)
     pool[:, :k] = -np.inf
     floor = np.full(users, LOWEST)
     seen = tiles.seen(users, rows, cols)
     copied: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     waiting, last = 0, len(tiles.factors) - 1
     for index, items in enumerate(tiles.factors):
-        torch.mm(factors, items, out=tile[:, : items.shape[1]])
-        if items.shape[1] < width:
-            tile[:, items.shape[1] :] = -torch.inf  # beyond the catalogue
+        n, used = items.shape[1], -(-items.shape[1] // group)  # (used < per_tile in a last, narrow tile)
+        torch.mm(factors, items, out=tile[:, :n])
+        scores = tile[:, : used * group]
+        if n < used * group or used < per_tile:
+            scores[:, n:] = -torch.inf  # beyond the catalogue
+            maxima[:, used:] = -torch.inf  # groups wholly beyond it
         if clean:
-            tile.nan_to_num_(nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf)
+            scores.nan_to_num_(nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf)
         groups.reshape(-1)[seen[index]] = -np.inf
         if floor.min() > 0:
-            torch.amax(bits, dim=-1, out=maxima_bits)
+            bits = scores.view(torch.int32).view(users, used, group)
+            torch.amax(bits, dim=-1, out=maxima.view(torch.int32)[:, :used])
         else:
-            torch.amax(tile.view(users, per_tile, group), dim=-1, out=maxima)
+            torch.amax(scores.view(users, used, group), dim=-1, out=maxima[:, :used])
         pool[:, k + waiting * per_tile : k + (waiting + 1) * per_tile] = maxima_np
         waiting += 1
         if index < 2 * WAITING or waiting == WAITING or index == last:
