@@ -75,6 +75,12 @@ category_stats as (
 {% endmacro %}
 
 
+{# The timestamp `ts` if it is at or after the window's start `start`, else null. #}
+{% macro in_window(ts, start) -%}
+    case when {{ ts }} >= {{ start }} then {{ ts }} end
+{%- endmacro %}
+
+
 {# Whether an item was abandoned in the window: carted (last cart `cart`) and not purchased at or after it. #}
 {% macro abandoned(cart, purchase) -%}
     ({{ cart }} is not null and ({{ purchase }} is null or {{ purchase }} < {{ cart }}))

@@ -32,9 +32,29 @@
     {{ return({0: "same", 1: "advance"}.get(age, "rebuild")) }}
 {% endmacro %}
 
+{#
+  The mode of int_user_window_sums: it advances by the rows its upstream states rewrote tonight, so it
+  rebuilds whenever one of them rebuilt tonight (their rows then say `rebuilt`), whatever its own state.
+#}
+{% macro user_state_mode() %}
+    {%- set mode = window_state_mode() -%}
+    {%- if mode == "advance" -%}
+        {%- for state in [ref("int_user_item_window"), ref("int_user_category_window")] -%}
+            {%- set rebuilt = run_query(
+                "select count(*) from " ~ state ~ " where rebuilt and cutoff_date = cast("
+                ~ feature_cutoff() ~ " as date)"
+            ).rows[0][0] -%}
+            {%- if rebuilt > 0 -%}
+                {{ return("rebuild") }}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(mode) }}
+{% endmacro %}
+
 {# The state tables' pre-hook: a rebuild starts from an empty table. #}
-{% macro window_state_reset() -%}
-    {%- if is_incremental() and window_state_mode() == "rebuild" -%}
+{% macro window_state_reset(mode=none) -%}
+    {%- if is_incremental() and (mode or window_state_mode()) == "rebuild" -%}
         delete from {{ this }}
     {%- endif -%}
 {%- endmacro %}

@@ -88,9 +88,10 @@ item_changes as (
         select
             user_id,
             item_id,
-            case when last_cart_ts >= {{ window_start }} then last_cart_ts end as last_cart_ts_30d,
-            case when last_purchase_ts >= {{ window_start }} then last_purchase_ts end as last_purchase_ts_30d
+            {{ in_window("last_cart_ts", window_start) }} as last_cart_ts_30d,
+            {{ in_window("last_purchase_ts", window_start) }} as last_purchase_ts_30d
         from {{ ref('int_user_item_window') }}
+        where last_date >= cast({{ window_start }} as date)
     ) as s on s.user_id = r.user_id and s.item_id = r.item_id
 ),
 

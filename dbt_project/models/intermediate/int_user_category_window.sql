@@ -1,15 +1,18 @@
 {#
   Per user and item category, the events of the settled part of the last 90 days (what the top category
   and the category entropy add the recent days to): sliding-window state (macros/window_state.sql). A
-  night rewrites the pairs with events on the day entering the settled part or the day leaving the window;
-  pairs left with no events are dropped.
+  night rewrites the pairs with events on the day entering the settled part or the day leaving the window,
+  keeping their previous count (prev_events) so that int_user_window_sums can count the change per user; a
+  pair left with no events stays one more night for the same reason and goes at the next build.
 #}
 {{ config(
     materialized="incremental",
     incremental_strategy="delete+insert",
     unique_key=["user_id", "category"],
-    pre_hook=["{{ window_state_reset() }}"],
-    post_hook=["delete from {{ this }} where events = 0"],
+    pre_hook=[
+        "{{ window_state_reset() }}",
+        "{% if is_incremental() %}delete from {{ this }} where events = 0{% endif %}",
+    ],
 ) }}
 {%- set mode = window_state_mode() -%}
 {%- set settled = settled_days() -%}
@@ -31,7 +34,11 @@ with days as (
 {%- if mode == "rebuild" %}
 
 state as (
-    select user_id, category, {{ dbt.cast("sum(events)", api.Column.translate_type("bigint")) }} as events
+    select
+        user_id,
+        category,
+        {{ dbt.cast("sum(events)", api.Column.translate_type("bigint")) }} as events,
+        cast(null as {{ api.Column.translate_type("bigint") }}) as prev_events
     from days
     group by user_id, category
 )
@@ -48,12 +55,16 @@ delta as (
 ),
 
 state as (
-    select d.user_id, d.category, coalesce(old.events, 0) + d.events as events
+    select d.user_id, d.category, coalesce(old.events, 0) + d.events as events, old.events as prev_events
     from delta as d
     left join {{ this }} as old on old.user_id = d.user_id and old.category = d.category
 )
 
 {%- endif %}
 
-select cast({{ feature_cutoff() }} as date) as cutoff_date, {{ settled }} as settled_days, *
+select
+    cast({{ feature_cutoff() }} as date) as cutoff_date,
+    {{ settled }} as settled_days,
+    {{ "true" if mode == "rebuild" else "false" }} as rebuilt,
+    *
 from state
