@@ -92,6 +92,8 @@ item_changes as (
             {{ in_window("last_purchase_ts", window_start) }} as last_purchase_ts_30d
         from {{ ref('int_user_item_window') }}
         where last_date >= cast({{ window_start }} as date)
+          -- only the recent pairs' rows (a semi-join from the small side: the state is the big one)
+          and (user_id, item_id) in (select user_id, item_id from recent_items)
     ) as s on s.user_id = r.user_id and s.item_id = r.item_id
 ),
 
@@ -116,20 +118,25 @@ item_stats as (
     full outer join item_deltas as d on d.user_id = s.user_id
 ),
 
+recent_categories as (
+    select user_id, category, sum(events) as events
+    from {{ ref('int_user_category_daily') }}
+    where activity_date < cast({{ feature_cutoff() }} as date)
+      and activity_date >= {{ days_before(feature_cutoff(), settled) }}
+    group by user_id, category
+),
+
 category_changes as (
     select
         r.user_id,
         r.category,
         coalesce(s.events, 0) as settled_events,
         coalesce(s.events, 0) + r.events as events
-    from (
-        select user_id, category, sum(events) as events
-        from {{ ref('int_user_category_daily') }}
-        where activity_date < cast({{ feature_cutoff() }} as date)
-          and activity_date >= {{ days_before(feature_cutoff(), settled) }}
-        group by user_id, category
-    ) as r
-    left join {{ ref('int_user_category_window') }} as s on s.user_id = r.user_id and s.category = r.category
+    from recent_categories as r
+    left join (
+        select * from {{ ref('int_user_category_window') }}
+        where (user_id, category) in (select user_id, category from recent_categories)
+    ) as s on s.user_id = r.user_id and s.category = r.category
 ),
 
 category_deltas as (

@@ -17,44 +17,12 @@
 ) }}
 
 with events as (
-    select
-        user_id,
-        event_type,
-        ts,
-        value,
-        cast(ts as date) as activity_date,
-        false as before_start
+    select user_id, event_type, ts, value, cast(ts as date) as activity_date
     from {{ ref('stg_events') }}
     where {{ incremental_ts_filter('ts', 'activity_date') }}
-    {%- if is_incremental() %}
-    -- Each user's last event already in the table, so that their first rebuilt day has its previous one.
-    union all
-    select t.user_id, null, t.last_ts, null, t.activity_date, true
-    from {{ this }} as t
-    inner join (
-        select user_id, max(activity_date) as activity_date
-        from {{ this }}
-        group by user_id
-    ) as latest on latest.user_id = t.user_id and latest.activity_date = t.activity_date
-    {%- endif %}
 ),
 
--- Every event with the gap from the user's previous one (one window over the user's events: cheaper than a
--- window per user and day), and whether that one was on the same day.
-gaps as (
-    select
-        *,
-        {{ dbt.datediff("prev_ts", "ts", "second") }} as gap_seconds,
-        cast(prev_ts as date) = activity_date as same_day,
-        cast(prev_ts as date) as prev_date
-    from (
-        select *, lag(ts) over (partition by user_id order by ts) as prev_ts
-        from events
-    ) as e
-    where not before_start
-),
-
-activity as (
+counts as (
     select
         user_id,
         activity_date,
@@ -67,7 +35,45 @@ activity as (
         {{ money_sum("value") }} as purchase_value,
         min(ts) as first_ts,
         max(ts) as last_ts,
-        max(case when event_type = 'purchase' then ts end) as last_purchase_ts,
+        max(case when event_type = 'purchase' then ts end) as last_purchase_ts
+    from events
+    group by user_id, activity_date
+),
+
+-- Every event's gap from the user's previous event and whether that one was on the same day: one window
+-- over each user's timestamps only (a window per user and day, or one carrying every column, costs more).
+event_gaps as (
+    select
+        user_id,
+        activity_date,
+        {{ dbt.datediff("prev_ts", "ts", "second") }} as gap_seconds,
+        cast(prev_ts as date) = activity_date as same_day,
+        cast(prev_ts as date) as prev_date
+    from (
+        select user_id, ts, activity_date, not_built, lag(ts) over (partition by user_id order by ts) as prev_ts
+        from (
+            select user_id, ts, activity_date, false as not_built from events
+            {%- if is_incremental() %}
+            -- Each user's last event already in the table, so that their first rebuilt day has its previous.
+            union all
+            select t.user_id, t.last_ts, t.activity_date, true
+            from {{ this }} as t
+            inner join (
+                select user_id, max(activity_date) as activity_date
+                from {{ this }}
+                where user_id in (select user_id from events)
+                group by user_id
+            ) as latest on latest.user_id = t.user_id and latest.activity_date = t.activity_date
+            {%- endif %}
+        ) as timestamps
+    ) as ordered
+    where not not_built
+),
+
+gaps as (
+    select
+        user_id,
+        activity_date,
         1 + count(case when same_day and gap_seconds > 1800 then 1 end) as sessions,
         {{ dbt.cast("coalesce(sum(case when same_day and gap_seconds <= 1800 then gap_seconds end), 0)",
                     api.Column.translate_type("bigint")) }} as session_seconds,
@@ -78,7 +84,7 @@ activity as (
         -- The day's first event is the only one whose previous event is on another day.
         max(case when not same_day then prev_date end) as prev_activity_date,
         max(case when not same_day then gap_seconds end) as gap_from_prev_seconds
-    from gaps
+    from event_gaps
     group by user_id, activity_date
 ),
 
@@ -110,13 +116,14 @@ select
     a.first_ts,
     a.last_ts,
     a.last_purchase_ts,
-    a.sessions,
-    a.session_seconds,
-    a.gap_seconds_sum,
-    a.gap_seconds_sq_sum,
-    a.prev_activity_date,
-    a.gap_from_prev_seconds
-from activity as a
+    g.sessions,
+    g.session_seconds,
+    g.gap_seconds_sum,
+    g.gap_seconds_sq_sum,
+    g.prev_activity_date,
+    g.gap_from_prev_seconds
+from counts as a
+inner join gaps as g on g.user_id = a.user_id and g.activity_date = a.activity_date
 inner join items as i on i.user_id = a.user_id and i.activity_date = a.activity_date
 inner join categories as c on c.user_id = a.user_id and c.activity_date = a.activity_date
 {{ in_date_order("a.activity_date") }}
