@@ -118,6 +118,18 @@ category_stats as (
 {% endmacro %}
 
 
+{# Per user: the top category (most events, ties to the first name) of `candidates` (user_id, category,
+   events) and its events. #}
+{% macro top_category_of(candidates) %}
+    select c.user_id, min(c.category) as top_category, max(c.events) as top_events
+    from {{ candidates }} as c
+    inner join (
+        select user_id, max(events) as top_events from {{ candidates }} group by user_id
+    ) as m on m.user_id = c.user_id and m.top_events = c.events
+    group by c.user_id
+{% endmacro %}
+
+
 {#
   The features from the CTEs `per_user` (per user: last_event_ts, last_purchase_ts, first_event_ts, every
   window sum of user_window_sums(), between_gap_sum_90d / _sq_sum_90d), `novel_items` (per user:

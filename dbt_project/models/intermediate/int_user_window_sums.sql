@@ -241,12 +241,7 @@ top_candidates as (
 ),
 
 tops as (
-    select c.user_id, min(c.category) as top_category, max(c.events) as top_events
-    from top_candidates as c
-    inner join (
-        select user_id, max(events) as top_events from top_candidates group by user_id
-    ) as m on m.user_id = c.user_id and m.top_events = c.events
-    group by c.user_id
+    {{ top_category_of("top_candidates") }}
 ),
 
 category_stats as (
