@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import multiprocessing
 import os
 import platform
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,17 @@ MODELS: dict[str, Callable[[ItemTitles], Recommender]] = {
     "sasrec_text": lambda titles: SASRecRecommender(SASRecConfig(item_text=True), titles),
 }
 COLD_MODELS = ("popularity", "sasrec", "sasrec_text")  # the floor, the same model without and with text
+TEXT_MODELS = ("sasrec_text",)
+WORKERS_ENV = "RETENTION_BENCH_RECSYS_WORKERS"
+# Rough single-thread training seconds (measured here), to start the longest runs first.
+EXPECTED_S = {
+    ("P1", "sasrec_text"): 900,
+    ("P1", "sasrec"): 700,
+    ("P2", "sasrec_text"): 450,
+    ("P2", "sasrec"): 400,
+    ("P2", "mf"): 110,
+    ("P1", "mf"): 45,
+}
 COLD_SHARE, COLD_SEED, COLD_K = 0.1, 0, 20
 PROTOCOLS: dict[str, tuple[Callable[[pd.DataFrame], Split], int, tuple[str, ...]]] = {
     "P1": (leave_last_out, 10, ("HR@10", "NDCG@10")),
@@ -73,24 +86,31 @@ def load_data(data_dir: Path) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
     return events, raw_id_order(events["item_id"]), titles
 
 
-def run_protocol(
-    protocol: str, events: pd.DataFrame, catalogue: list[str], models: list[str], titles: ItemTitles
-) -> dict:
+def run_protocol(protocol: str, name: str, data_dir: Path, cache_dir: Path) -> dict[str, Any]:
+    """One model on one protocol: tuned on the protocol's validation split, refitted, tested."""
+    events, catalogue, titles = _data(data_dir, cache_dir)
     split_rule, k, reported = PROTOCOLS[protocol]
     split = split_rule(events)
-    results = {}
-    for name in models:
-        started = time.perf_counter()
-        make = functools.partial(MODELS[name], titles)
-        model = tune_and_refit(make, split.train, catalogue, split_rule, k)
-        train_s = time.perf_counter() - started
-        metrics = evaluate(model, split.test, k).metrics
-        results[name] = {m: round(metrics[m], 4) for m in reported} | {
-            "train_s": round(train_s, 1),
-            "best_epoch": model.best_epoch,
-            "users": int(metrics["users"]),
-        }
-    return results
+    started = time.perf_counter()
+    model = tune_and_refit(functools.partial(MODELS[name], titles), split.train, catalogue, split_rule, k)
+    train_s = time.perf_counter() - started
+    metrics = evaluate(model, split.test, k).metrics
+    return {m: round(metrics[m], 4) for m in reported} | {
+        "train_s": round(train_s, 1),
+        "best_epoch": model.best_epoch,
+        "users": int(metrics["users"]),
+    }
+
+
+def _data(data_dir: Path, cache_dir: Path) -> tuple[pd.DataFrame, list[str], ItemTitles]:
+    events, catalogue, titles_by_id = load_data(data_dir)
+    return events, catalogue, ItemTitles(titles_by_id, cache_dir)
+
+
+def workers() -> int:
+    """Models train on one torch thread each, so the bench runs them side by side, one per core."""
+    default = min(2, os.cpu_count() or 1)
+    return max(1, int(os.environ.get(WORKERS_ENV, default)))
 
 
 def run(cfg: Config, data: str | None, models: list[str] | None = None) -> dict[str, Any]:
@@ -98,14 +118,13 @@ def run(cfg: Config, data: str | None, models: list[str] | None = None) -> dict[
     if not detect_movielens(data_dir):
         raise SystemExit(f"recsys benchmark: {data_dir} is not a MovieLens folder (ratings.csv or u.data)")
     started = time.perf_counter()
-    events, catalogue, titles_by_id = load_data(data_dir)
-    titles = ItemTitles(titles_by_id, cfg.recommender.text_cache_dir)
+    cache_dir = cfg.recommender.text_cache_dir
+    events, catalogue, titles = _data(data_dir, cache_dir)
     models = models or list(MODELS)
+    if any(name in TEXT_MODELS for name in models):
+        titles.vectors(catalogue)  # embedded once here; the workers read the cache
     results: dict[str, Any] = {"dataset": data_dir.name, "data": str(data_dir)}
-    for protocol in PROTOCOLS:
-        results[protocol] = run_protocol(protocol, events, catalogue, models, titles)
-    epochs = {name: results["P1"][name]["best_epoch"] for name in models if name in COLD_MODELS}
-    results["cold_start"] = run_cold_start(events, catalogue, epochs, titles)
+    results |= _run_jobs(models, data_dir, cache_dir, workers())
     results |= {
         "total_s": round(time.perf_counter() - started, 1),
         "anchors_ndcg": ANCHORS,
@@ -119,35 +138,68 @@ def run(cfg: Config, data: str | None, models: list[str] | None = None) -> dict[
     return results
 
 
-def run_cold_start(
-    events: pd.DataFrame, catalogue: list[str], epochs: dict[str, int | None], titles: ItemTitles
-) -> dict:
-    """The protocol of `training.cold_start` for the models of `epochs` (name -> epoch count), both
-    candidate sets (``all``, ``new``)."""
+def _run_jobs(models: list[str], data_dir: Path, cache_dir: Path, n_workers: int) -> dict[str, Any]:
+    """Every (protocol, model) run and, once a cold-start model's P1 run has chosen its epoch count, its
+    cold-start run, in `n_workers` processes, longest first. Each run is independent of the others and of
+    the order they run in."""
+    jobs = sorted(
+        ((protocol, name) for protocol in PROTOCOLS for name in models),
+        key=lambda job: -EXPECTED_S.get(job, 0),
+    )
+    results: dict[str, Any] = {protocol: {} for protocol in PROTOCOLS}
+    cold: dict[str, Any] = {}
+    context = multiprocessing.get_context("spawn")  # torch's OpenMP does not survive a fork
+    with ProcessPoolExecutor(n_workers, mp_context=context) as pool:
+        pending = {pool.submit(run_protocol, p, n, data_dir, cache_dir): (p, n) for p, n in jobs}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                protocol, name = pending.pop(future)
+                if protocol == "cold":
+                    cold[name] = future.result()
+                    continue
+                results[protocol][name] = future.result()
+                if protocol == "P1" and name in COLD_MODELS:
+                    epochs = results["P1"][name]["best_epoch"]
+                    pending[pool.submit(run_cold_start, name, epochs, data_dir, cache_dir)] = ("cold", name)
+    for protocol in PROTOCOLS:  # the table's order, whatever order the runs finished in
+        results[protocol] = {name: results[protocol][name] for name in models}
+    results["cold_start"] = cold_start_summary(data_dir, cache_dir) | {
+        "models": {name: cold[name] for name in models if name in cold}
+    }
+    return results
+
+
+def cold_start_summary(data_dir: Path, cache_dir: Path) -> dict[str, Any]:
+    events, catalogue, _ = _data(data_dir, cache_dir)
     split = hold_out_items(events, catalogue, COLD_SHARE, COLD_SEED)
-    reported = (f"Recall@{COLD_K}", f"NDCG@{COLD_K}", f"HR@{COLD_K}")
-    results: dict[str, Any] = {
+    return {
         "held_out_items": len(split.held_out),
         "users": len(split.test.users),
         "truth_pairs": len(split.test.truth),
         "train_events": len(split.train),
         f"chance_new_Recall@{COLD_K}": round(COLD_K / len(split.held_out), 4),
-        "models": {},
     }
-    for name, best_epoch in epochs.items():
-        started = time.perf_counter()
-        chosen = MODELS[name](titles)
-        chosen.best_epoch = best_epoch
-        model = chosen.refit_copy().fit(Interactions(split.train, catalogue))
-        train_s = time.perf_counter() - started
-        scores = {
-            "all": evaluate(model, split.test, COLD_K).metrics,
-            "new": evaluate(OnlyItems(model, split.held_out), split.test, COLD_K).metrics,
-        }
-        results["models"][name] = {
-            candidates: {m: round(metrics[m], 4) for m in reported} for candidates, metrics in scores.items()
-        } | {"train_s": round(train_s, 1), "epochs": best_epoch}
-    return results
+
+
+def run_cold_start(name: str, best_epoch: int | None, data_dir: Path, cache_dir: Path) -> dict[str, Any]:
+    """The protocol of `training.cold_start` for one model fitted for `best_epoch` epochs, both candidate
+    sets (``all``, ``new``)."""
+    events, catalogue, titles = _data(data_dir, cache_dir)
+    split = hold_out_items(events, catalogue, COLD_SHARE, COLD_SEED)
+    reported = (f"Recall@{COLD_K}", f"NDCG@{COLD_K}", f"HR@{COLD_K}")
+    started = time.perf_counter()
+    chosen = MODELS[name](titles)
+    chosen.best_epoch = best_epoch
+    model = chosen.refit_copy().fit(Interactions(split.train, catalogue))
+    train_s = time.perf_counter() - started
+    scores = {
+        "all": evaluate(model, split.test, COLD_K).metrics,
+        "new": evaluate(OnlyItems(model, split.held_out), split.test, COLD_K).metrics,
+    }
+    return {
+        candidates: {m: round(metrics[m], 4) for m in reported} for candidates, metrics in scores.items()
+    } | {"train_s": round(train_s, 1), "epochs": best_epoch}
 
 
 def _print_table(results: dict[str, Any]) -> None:
