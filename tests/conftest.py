@@ -18,12 +18,17 @@ MOVIELENS_SMALL = SHARED_DATA / "movielens-small"
 TINY = SimulationSpec(users=800, items=150, days=75, seed=7, start_date=dt.date(2026, 6, 1))
 
 
+def simulated_data(tmp_path_factory: pytest.TempPathFactory, spec: SimulationSpec, name: str) -> Path:
+    """`spec`'s simulated history in the data contract (parquet), in a fresh folder named after `name`."""
+    out = tmp_path_factory.mktemp(name) / "data"
+    write_dataset(simulate(spec), out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small simulated history in the data contract (parquet), written once per session."""
-    out = tmp_path_factory.mktemp("tiny") / "data"
-    write_dataset(simulate(TINY), out)
-    return out
+    """A small simulated history, written once per session."""
+    return simulated_data(tmp_path_factory, TINY, "tiny")
 
 
 def platform_env(root: Path, data_dir: Path) -> dict[str, str]:

@@ -13,12 +13,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import simulated_data
 
 from benchmarks.features import baseline_query, compare_sql
 from retention import pipeline
 from retention.config import load_config
 from retention.ingest import latest_event_date
-from retention.simulator import SimulationSpec, simulate, write_dataset
+from retention.simulator import SimulationSpec
 from retention.transform import dbt_target_path, run_dbt
 
 # Every relation the feature layer builds, with its grain (sort key).
@@ -213,9 +214,7 @@ LONG = SimulationSpec(users=300, items=50, days=100, seed=11, start_date=dt.date
 @pytest.fixture(scope="module")
 def long_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """100 days: every feature window (up to 90 days) slides over days with events."""
-    out = tmp_path_factory.mktemp("long") / "data"
-    write_dataset(simulate(LONG), out)
-    return out
+    return simulated_data(tmp_path_factory, LONG, "long")
 
 
 def test_the_sliding_window_state_gives_the_as_of_features_night_after_night(

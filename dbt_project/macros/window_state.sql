@@ -16,6 +16,12 @@
 
 {% macro settled_days() %}{{ return(var("reprocess_days", 3) | int) }}{% endmacro %}
 
+{# The recent days: the last settled_days() days before the cutoff, which the states do not hold yet. #}
+{% macro in_recent_days(column) -%}
+    {{ column }} < cast({{ feature_cutoff() }} as date)
+    and {{ column }} >= {{ days_before(feature_cutoff(), settled_days()) }}
+{%- endmacro %}
+
 {# 'advance', 'same' or 'rebuild': what a build at this run's cutoff does to the state table `this`. #}
 {% macro window_state_mode() %}
     {%- if not (is_incremental() and execute) -%}

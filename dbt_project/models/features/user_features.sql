@@ -17,8 +17,7 @@ with recent_days as (
         {{ age_at_cutoff("activity_date") }} as age,
         {{ age_at_cutoff("prev_activity_date") }} as prev_age
     from {{ ref('int_user_daily_activity') }}
-    where activity_date < cast({{ feature_cutoff() }} as date)
-      and activity_date >= {{ days_before(feature_cutoff(), settled) }}
+    where {{ in_recent_days('activity_date') }}
 ),
 
 recent as (
@@ -59,8 +58,7 @@ novel_items as (
     full outer join (
         select user_id, count(*) as novel_items_30d
         from {{ ref('int_user_item_first_seen') }}
-        where first_date < cast({{ feature_cutoff() }} as date)
-          and first_date >= {{ days_before(feature_cutoff(), settled) }}
+        where {{ in_recent_days('first_date') }}
         group by user_id
     ) as r on r.user_id = s.user_id
 ),
@@ -70,8 +68,7 @@ novel_items as (
 recent_items as (
     select user_id, item_id, max(last_cart_ts) as last_cart_ts, max(last_purchase_ts) as last_purchase_ts
     from {{ ref('int_user_item_daily') }}
-    where activity_date < cast({{ feature_cutoff() }} as date)
-      and activity_date >= {{ days_before(feature_cutoff(), settled) }}
+    where {{ in_recent_days('activity_date') }}
     group by user_id, item_id
 ),
 
@@ -121,8 +118,7 @@ item_stats as (
 recent_categories as (
     select user_id, category, sum(events) as events
     from {{ ref('int_user_category_daily') }}
-    where activity_date < cast({{ feature_cutoff() }} as date)
-      and activity_date >= {{ days_before(feature_cutoff(), settled) }}
+    where {{ in_recent_days('activity_date') }}
     group by user_id, category
 ),
 
