@@ -45,16 +45,6 @@ from training.recsys_evaluator import Split, evaluate, leave_last_out, temporal
 from training.sasrec import SASRecConfig, SASRecRecommender
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "movielens-small"
-# Settings chosen on each protocol's validation split (never on a test split); epochs are chosen per
-# run. Each factory gets the catalogue's titles (only the text tower reads them) and the protocol.
-MODELS: dict[str, Callable[[ItemTitles, str], Recommender]] = {
-    "popularity": lambda titles, protocol: PopularityRecommender(PopularityConfig(window_days=0)),
-    "mf": lambda titles, protocol: MFRecommender(MFConfig()),
-    "sasrec": lambda titles, protocol: SASRecRecommender(sasrec_config(protocol)),
-    "sasrec_text": lambda titles, protocol: SASRecRecommender(
-        sasrec_config(protocol, item_text=True), titles
-    ),
-}
 # P2 trains on whole histories up to one cutoff, far longer than P1's 50-item windows. On P2's validation
 # split (NDCG@20) a 200-item window with 64 dimensions scored 0.0943, against 0.0757 for P1's setting
 # (128, 50), 0.0811 for (128, 200) and 0.0793 for (64, 200) trained on each user's last window only.
@@ -65,6 +55,16 @@ def sasrec_config(protocol: str, **settings: Any) -> SASRecConfig:
     return SASRecConfig(**(P2_SASREC if protocol == "P2" else {}), **settings)
 
 
+# Settings chosen on each protocol's validation split (never on a test split); epochs are chosen per
+# run. Each factory gets the catalogue's titles (only the text tower reads them) and the protocol.
+MODELS: dict[str, Callable[[ItemTitles, str], Recommender]] = {
+    "popularity": lambda titles, protocol: PopularityRecommender(PopularityConfig(window_days=0)),
+    "mf": lambda titles, protocol: MFRecommender(MFConfig()),
+    "sasrec": lambda titles, protocol: SASRecRecommender(sasrec_config(protocol)),
+    "sasrec_text": lambda titles, protocol: SASRecRecommender(
+        sasrec_config(protocol, item_text=True), titles
+    ),
+}
 COLD_MODELS = ("popularity", "sasrec", "sasrec_text")  # the floor, the same model without and with text
 TEXT_MODELS = ("sasrec_text",)
 WORKERS_ENV = "RETENTION_BENCH_RECSYS_WORKERS"
