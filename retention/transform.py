@@ -58,7 +58,15 @@ def dbt_vars(cfg: Config) -> dict[str, object]:
     return {
         "active_days": cfg.features.active_days,
         "horizon_days": cfg.features.horizon_days,
+        "reprocess_days": reprocess_days(cfg),
     }
+
+
+def reprocess_days(cfg: Config) -> int:
+    """How many days before the cutoff an incremental build rebuilds: the run date and the
+    `quality.max_lateness_days` days before it, the oldest day a late event that ingest accepts can be of
+    (ts at or after its partition's day minus max_lateness_days)."""
+    return cfg.quality.max_lateness_days + 1
 
 
 def dbt_env(cfg: Config, run_date: dt.date | None = None) -> dict[str, str]:

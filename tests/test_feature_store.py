@@ -98,11 +98,12 @@ def test_features_at_a_cutoff_ignore_later_events_and_later_builds(platform):
 
 @pytest.fixture
 def late_platform(platform, tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The tiny data plus late events: the last partition also holds 40 events of two days earlier."""
+    """The tiny data plus late events: the last partition also holds 40 events of the oldest day ingest
+    accepts late events of (quality.max_lateness_days before it)."""
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)
     last = latest_event_date(data)
-    source = data / "events" / f"date={last - dt.timedelta(days=2)}"
+    source = data / "events" / f"date={last - dt.timedelta(days=platform.quality.max_lateness_days)}"
     target = data / "events" / f"date={last}" / "late.parquet"
     with duckdb.connect() as con:
         con.execute(
@@ -118,6 +119,7 @@ def late_platform(platform, tiny_data: Path, tmp_path: Path, monkeypatch: pytest
 def test_day_by_day_incremental_builds_equal_a_full_refresh_and_reruns_change_nothing(late_platform):
     cfg = late_platform
     last = latest_event_date(cfg.paths.data_dir)
+    late_day = last - dt.timedelta(days=cfg.quality.max_lateness_days)
     days = [last - dt.timedelta(days=k) for k in range(2, -1, -1)]
     for day in days:  # the nightly sequence: the first build is a full one, the next ones incremental
         pipeline.ingest(cfg, day)
@@ -127,17 +129,14 @@ def test_day_by_day_incremental_builds_equal_a_full_refresh_and_reruns_change_no
 
     late = incremental["staging.stg_late_events_daily"].set_index("event_date")["late_events"]
     assert late[pd.Timestamp(last)] == 40 and late.drop(pd.Timestamp(last)).eq(0).all()
-    # The late events (two days before their partition) are in the per-day tables, built incrementally.
+    # The late events (max_lateness_days before their partition) are in the per-day tables, built
+    # incrementally.
     with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
         [(expected,)] = con.execute(
-            "select count(*) from staging.stg_events where cast(ts as date) = ?",
-            [last - dt.timedelta(days=2)],
+            "select count(*) from staging.stg_events where cast(ts as date) = ?", [late_day]
         ).fetchall()
     daily = incremental["intermediate.int_user_daily_activity"]
-    assert (
-        daily.loc[daily["activity_date"] == pd.Timestamp(last - dt.timedelta(days=2)), "events"].sum()
-        == expected
-    )
+    assert daily.loc[daily["activity_date"] == pd.Timestamp(late_day), "events"].sum() == expected
 
     pipeline.transform(cfg, last)
     assert_same(snapshot(cfg, tables), incremental, "rerun of the same date")

@@ -2,9 +2,11 @@
   Day-incremental models (one row per ... per day, `date_col` = the UTC date of the events' ts).
 
   A full build covers every day strictly before the cutoff. An incremental build reprocesses the days from
-  `incremental_start(date_col)` up to the cutoff: the last `reprocess_days` (default 3) days before the
-  cutoff, plus every day after the last day already built (days never built). Late events (loaded in a
-  later partition than their UTC date) are therefore picked up if they arrive within `reprocess_days`.
+  `incremental_start(date_col)` up to the cutoff: the last `reprocess_days` days before the cutoff, plus
+  every day after the last day already built (days never built). Late events (loaded in a later partition
+  than their UTC date) are therefore picked up if they are of one of those days: the pipeline passes
+  reprocess_days = quality.max_lateness_days + 1, the run date and the days before it that ingest accepts
+  late events of (retention/transform.py: reprocess_days).
 
   `incremental_reset(date_col)` is the models' pre-hook: it deletes every row from that start on, including
   days at or after the cutoff left by a build at a later cutoff, so after any build the table holds exactly
@@ -13,7 +15,7 @@
   whole table again for rows the pre-hook already removed.
 #}
 {% macro incremental_start(date_col) -%}
-    {%- set reprocess = var("reprocess_days", 3) | int -%}
+    {%- set reprocess = var("reprocess_days") | int -%}
     least(
         {{ dbt.dateadd("day", -1 * reprocess, feature_cutoff()) }},
         coalesce(

@@ -14,7 +14,7 @@
   reprocess_days), and with --full-refresh, it rebuilds it from the per-day tables.
 #}
 
-{% macro settled_days() %}{{ return(var("reprocess_days", 3) | int) }}{% endmacro %}
+{% macro settled_days() %}{{ return(var("reprocess_days") | int) }}{% endmacro %}
 
 {# The recent days: the last settled_days() days before the cutoff, which the states do not hold yet. #}
 {% macro in_recent_days(column) -%}
