@@ -54,7 +54,8 @@
 {%- endmacro %}
 
 {% macro duckdb__list_sum_where(l, x, value, condition="true") -%}
-    list_sum(list_transform(list_filter({{ l }}, lambda {{ x }}: {{ condition }}), lambda {{ x }}: {{ value }}))
+    {%- set kept = l if condition == "true" else "list_filter(" ~ l ~ ", lambda " ~ x ~ ": " ~ condition ~ ")" -%}
+    list_sum({{ kept if value == x else "list_transform(" ~ kept ~ ", lambda " ~ x ~ ": " ~ value ~ ")" }})
 {%- endmacro %}
 
 {% macro list_count_where(l, x, condition) -%}

@@ -1,4 +1,4 @@
--- One row per user, day and item category with events. Incremental by day.
+-- One row per user, day and item category with events, and how many distinct items of it. Incremental by day.
 {{ config(
     materialized="incremental",
     incremental_strategy="append",
@@ -9,7 +9,8 @@ select
     d.user_id,
     d.activity_date,
     coalesce(i.category, '(unknown)') as category,
-    {{ dbt.cast("sum(d.events)", api.Column.translate_type("bigint")) }} as events
+    {{ dbt.cast("sum(d.events)", api.Column.translate_type("bigint")) }} as events,
+    count(*) as items
 from {{ ref('int_user_item_daily') }} as d
 left join {{ ref('stg_items') }} as i on i.item_id = d.item_id
 where {{ incremental_date_filter('d.activity_date') }}

@@ -7,8 +7,8 @@
 -- gap_seconds_sum / gap_seconds_sq_sum: the within-day gaps between consecutive events (events - 1 of them);
 -- prev_activity_date / gap_from_prev_seconds: the user's previous active day and the gap from its last
 -- event to this day's first, so inter-event statistics over any window of days are exact.
--- distinct_items / distinct_categories are row counts of the per-day item and category tables (far cheaper
--- than count(distinct ...) over the events). Every column is a per-day quantity that window sums add up
+-- distinct_categories / distinct_items are the row count and item count of the per-day category table (far
+-- cheaper than count(distinct ...) over the events). Every column is a per-day quantity that window sums add up
 -- (macros/feature_windows.sql). Incremental by day (see macros/incremental.sql).
 --
 -- The within-day gaps come from each day's sorted event times (macros/lists.sql), the previous day from a
@@ -73,15 +73,8 @@ built as (
 ),
 {%- endif %}
 
-items as (
-    select user_id, activity_date, count(*) as distinct_items
-    from {{ ref('int_user_item_daily') }}
-    where {{ incremental_date_filter('activity_date') }}
-    group by user_id, activity_date
-),
-
 categories as (
-    select user_id, activity_date, count(*) as distinct_categories
+    select user_id, activity_date, count(*) as distinct_categories, sum(items) as distinct_items
     from {{ ref('int_user_category_daily') }}
     where {{ incremental_date_filter('activity_date') }}
     group by user_id, activity_date
@@ -96,7 +89,7 @@ activity as (
         a.clicks,
         a.carts,
         a.purchases,
-        i.distinct_items,
+        {{ dbt.cast("c.distinct_items", api.Column.translate_type("bigint")) }} as distinct_items,
         c.distinct_categories,
         a.purchase_value,
         a.first_ts,
@@ -109,7 +102,6 @@ activity as (
         lag(a.activity_date) over (partition by a.user_id order by a.activity_date) as prev_activity_date,
         lag(a.last_ts) over (partition by a.user_id order by a.activity_date) as prev_last_ts
     from day_stats as a
-    inner join items as i on i.user_id = a.user_id and i.activity_date = a.activity_date
     inner join categories as c on c.user_id = a.user_id and c.activity_date = a.activity_date
 )
 
