@@ -29,7 +29,12 @@ afterwards); every step runs in a child process, so the parent stays small:
    off with ``RETENTION_BENCH_FEATURES_ALL_MODELS=0``);
 5. incremental (timed): ingest the last partition (untimed, child, flushed), then ``dbt run --select
    +user_features`` at run date = the last partition's date (incremental models process the new day
-   and their reprocess window), timed as in 2.
+   and their reprocess window), timed as in 2;
+6. history (timed like 5): the same in a second warehouse holding only the first half of the days: ingest
+   them but the last (untimed), full build, ingest the last of them, incremental build. The nightly run
+   should cost what the new day costs, not what the history costs: ``incremental_history_ratio`` =
+   ``incremental_seconds`` (full history) / ``half_history.incremental_seconds`` is about 1 when it does,
+   about 2 if it grew with the history.
 
 Peak memory: ``ru_maxrss`` of each timed child from ``os.wait4`` (the child's whole life). On Linux a
 child's ru_maxrss starts from the parent's RSS at fork time (it survives execve), so the parent's own
@@ -93,6 +98,10 @@ DEFINITIONS = {
     "date after ingesting the last partition (the ingest itself untimed), timed like seconds",
     "incremental_share_of_full": "incremental_seconds / seconds",
     "incremental_process_seconds": "the incremental build's whole child process, as process_seconds",
+    "half_history": "the first half of the days only: their full build (seconds) and the incremental build "
+    "of the next day on top (incremental_seconds, incremental_events, incremental_date), timed alike",
+    "incremental_history_ratio": "incremental_seconds / half_history.incremental_seconds: ~1 when the "
+    "nightly cost does not grow with the history",
     "models_total_seconds": "sum of dbt's per-model execution times in the full build",
     "dbt_overhead_seconds": "seconds - models_total_seconds: compilation, connection and metadata queries, "
     "artifacts",
@@ -438,6 +447,37 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _half_history(
+    data_dir: Path, days: list[dt.date], work: Path, env: dict[str, str], step: Any
+) -> dict[str, Any]:
+    """Full build of the first half of `days` but its last, then the incremental build of that last day."""
+    half = days[: max(2, len(days) // 2)]
+    warehouse = work / "half-history.duckdb"
+    env = {**env, "RETENTION_WAREHOUSE": str(warehouse), "RETENTION_PATHS__WAREHOUSE": str(warehouse)}
+    step(f"half the history: {len(half) - 1} days, full build (untimed), ingest {half[-1]}, incremental")
+
+    def child(name: str, args: dict[str, Any]) -> dict[str, Any]:
+        return _child(name, args, env, work / f"half-{name}.log")[0]
+
+    def ingest(day: dt.date) -> dict[str, Any]:
+        return child("ingest", {"warehouse": str(warehouse), "data": str(data_dir), "run_date": str(day)})
+
+    def dbt(args: list[str], day: dt.date) -> dict[str, Any]:
+        return child("dbt", {"dbt": [*args, "--select", "+user_features"], "run_date": str(day)})
+
+    ingest(half[-2])
+    full = dbt(["run", "--full-refresh"], half[-2])
+    loaded = ingest(half[-1])
+    incremental = dbt(["run"], half[-1])
+    return {
+        "days": len(half) - 1,
+        "seconds": round(full["seconds"], 3),
+        "incremental_date": str(half[-1]),
+        "incremental_events": loaded["events_loaded"],
+        "incremental_seconds": round(incremental["seconds"], 3),
+    }
+
+
 def _bench_one(cfg: Config, data_dir: Path, tmp_root: Path, console: Console, label: str) -> dict[str, Any]:
     from retention.ingest import partitions
 
@@ -488,6 +528,7 @@ def _bench_one(cfg: Config, data_dir: Path, tmp_root: Path, console: Console, la
             work / "ingest-last.log",
         )
         incremental, incremental_process = dbt(["run", "--select", "+user_features"], last, "incremental")
+        half_history = _half_history(data_dir, days, work, env, step)
 
     events = loaded["events_loaded"]
     models = full["models_seconds"]
@@ -525,6 +566,8 @@ def _bench_one(cfg: Config, data_dir: Path, tmp_root: Path, console: Console, la
         "incremental_peak_rss_mb": round(incremental_process.peak_rss_mb, 1),
         "incremental_models_seconds": incremental_models,
         "incremental_models_total_seconds": round(sum(incremental_models.values()), 3),
+        "half_history": half_history,
+        "incremental_history_ratio": round(incremental["seconds"] / half_history["incremental_seconds"], 2),
     }
 
 
@@ -652,6 +695,12 @@ def _print_table(console: Console, r: dict[str, Any]) -> None:
             "yes" if s["baseline_matches_dbt"] else "NO",
         )
     console.print(table)
+    for label, s in r["sizes"].items():
+        h = s["half_history"]
+        console.print(
+            f"{label}: one more day on {s['days']} days of history: {s['incremental_seconds']:.2f} s; "
+            f"on {h['days']} days: {h['incremental_seconds']:.2f} s (ratio {s['incremental_history_ratio']})"
+        )
     if r["linearity"] is not None:
         console.print(
             f"linearity (largest / smallest seconds): {r['linearity']} "

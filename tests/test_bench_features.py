@@ -117,6 +117,13 @@ def test_features_benchmark_on_tiny_data(tmp_path: Path, tiny_data: Path) -> Non
     assert s["incremental_share_of_full"] == pytest.approx(
         s["incremental_seconds"] / s["seconds"], rel=0.05, abs=0.01
     )
+    h = s["half_history"]
+    assert h["days"] == (len(days) // 2) - 1 and h["incremental_date"] == days[(len(days) // 2) - 1]
+    assert h["incremental_events"] == per_day[h["incremental_date"]]
+    assert h["seconds"] > 0 and h["incremental_seconds"] > 0
+    assert s["incremental_history_ratio"] == pytest.approx(
+        s["incremental_seconds"] / h["incremental_seconds"], rel=0.05, abs=0.01
+    )
     assert s["baseline_matches_dbt"] is True
     assert s["feature_rows"] > 100
     assert "user_features" in s["models_seconds"] and "int_user_daily_activity" in s["models_seconds"]
