@@ -74,36 +74,25 @@ built as (
 {%- endif %}
 
 categories as (
-    select user_id, activity_date, count(*) as distinct_categories, sum(items) as distinct_items
+    select
+        user_id,
+        activity_date,
+        count(*) as distinct_categories,
+        {{ dbt.cast("sum(items)", api.Column.translate_type("bigint")) }} as distinct_items
     from {{ ref('int_user_category_daily') }}
     where {{ incremental_date_filter('activity_date') }}
     group by user_id, activity_date
-),
-
-activity as (
-    select
-        a.user_id,
-        a.activity_date,
-        a.events,
-        a.views,
-        a.clicks,
-        a.carts,
-        a.purchases,
-        {{ dbt.cast("c.distinct_items", api.Column.translate_type("bigint")) }} as distinct_items,
-        c.distinct_categories,
-        a.purchase_value,
-        a.first_ts,
-        a.last_ts,
-        a.last_purchase_ts,
-        a.sessions,
-        a.session_seconds,
-        a.gap_seconds_sum,
-        a.gap_seconds_sq_sum,
-        lag(a.activity_date) over (partition by a.user_id order by a.activity_date) as prev_activity_date,
-        lag(a.last_ts) over (partition by a.user_id order by a.activity_date) as prev_last_ts
-    from day_stats as a
-    inner join categories as c on c.user_id = a.user_id and c.activity_date = a.activity_date
 )
+
+{#- The previous active day and its last event: the window over the rebuilt days, else (a user's first
+    rebuilt day) their last day already in the table. -#}
+{%- set previous = "over (partition by a.user_id order by a.activity_date)" -%}
+{%- set prev_date = "lag(a.activity_date) " ~ previous -%}
+{%- set prev_ts = "lag(a.last_ts) " ~ previous -%}
+{%- if is_incremental() -%}
+    {%- set prev_date = "coalesce(" ~ prev_date ~ ", b.activity_date)" -%}
+    {%- set prev_ts = "coalesce(" ~ prev_ts ~ ", b.last_ts)" -%}
+{%- endif %}
 
 select
     a.user_id,
@@ -113,8 +102,8 @@ select
     a.clicks,
     a.carts,
     a.purchases,
-    a.distinct_items,
-    a.distinct_categories,
+    c.distinct_items,
+    c.distinct_categories,
     a.purchase_value,
     a.first_ts,
     a.last_ts,
@@ -123,14 +112,11 @@ select
     a.session_seconds,
     a.gap_seconds_sum,
     a.gap_seconds_sq_sum,
-    {%- if is_incremental() %}
-    coalesce(a.prev_activity_date, b.activity_date) as prev_activity_date,
-    {{ dbt.datediff("coalesce(a.prev_last_ts, b.last_ts)", "a.first_ts", "second") }} as gap_from_prev_seconds
-from activity as a
+    {{ prev_date }} as prev_activity_date,
+    {{ dbt.datediff(prev_ts, "a.first_ts", "second") }} as gap_from_prev_seconds
+from day_stats as a
+inner join categories as c on c.user_id = a.user_id and c.activity_date = a.activity_date
+{%- if is_incremental() %}
 left join built as b on b.user_id = a.user_id
-    {%- else %}
-    a.prev_activity_date,
-    {{ dbt.datediff("a.prev_last_ts", "a.first_ts", "second") }} as gap_from_prev_seconds
-from activity as a
-    {%- endif %}
+{%- endif %}
 {{ in_date_order("a.activity_date") }}
