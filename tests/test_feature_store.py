@@ -25,10 +25,10 @@ from retention.transform import dbt_target_path, run_dbt
 # Every relation the feature layer builds, with its grain (sort key).
 INTERMEDIATE = {
     "intermediate.int_user_daily_activity": ["user_id", "activity_date"],
-    "intermediate.int_user_item_daily": ["user_id", "item_id", "activity_date"],
-    "intermediate.int_user_category_daily": ["user_id", "activity_date", "category"],
+    "intermediate.int_user_item_daily": ["user_key", "item_key", "activity_date"],
+    "intermediate.int_user_category_daily": ["user_key", "activity_date", "category"],
     "intermediate.int_item_daily_activity": ["item_id", "activity_date"],
-    "intermediate.int_user_item_first_seen": ["user_id", "item_id"],
+    "intermediate.int_user_item_first_seen": ["user_key", "item_key"],
 }
 FEATURES = {
     "features.user_features": ["user_id"],

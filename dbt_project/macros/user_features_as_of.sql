@@ -20,6 +20,7 @@ with daily as (
 per_user as (
     select
         user_id,
+        user_key,
         max(last_ts) as last_event_ts,
         max(last_purchase_ts) as last_purchase_ts,
         min(first_ts) as first_event_ts,
@@ -29,38 +30,38 @@ per_user as (
         -- Gaps between consecutive active days, both within the last 90 days.
         {{ between_gap_sums("age <= " ~ between_gap_days() ~ " and prev_age <= " ~ between_gap_days()) }}
     from daily
-    group by user_id
+    group by user_id, user_key
 ),
 
 -- One row per (user, item) with events in the last 30 days: its last cart and last purchase in the window
 -- (a purchase following a cart in the window is in the window too).
 user_items as (
     select
-        d.user_id,
-        d.item_id,
+        d.user_key,
+        d.item_key,
         max(d.last_cart_ts) as last_cart_ts_30d,
         max(d.last_purchase_ts) as last_purchase_ts_30d
     from {{ ref('int_user_item_daily') }} as d
     where d.activity_date < {{ cutoff_date }}
       and d.activity_date >= {{ days_before(cutoff, 30) }}
-    group by d.user_id, d.item_id
+    group by d.user_key, d.item_key
 ),
 
 categories as (
-    select user_id, category, sum(events) as events
+    select user_key, category, sum(events) as events
     from {{ ref('int_user_category_daily') }}
     where activity_date < {{ cutoff_date }}
       and activity_date >= {{ days_before(cutoff, 90) }}
-    group by user_id, category
+    group by user_key, category
 ),
 
 -- Items new to the user in the last 30 days: the pairs first seen in the window (all of them are in it).
 novel_items as (
-    select user_id, count(*) as novel_items_30d
+    select user_key, count(*) as novel_items_30d
     from {{ ref('int_user_item_first_seen') }}
     where first_date < {{ cutoff_date }}
       and first_date >= {{ days_before(cutoff, novelty_days()) }}
-    group by user_id
+    group by user_key
 ),
 
 item_stats as (
@@ -87,54 +88,55 @@ category_stats as (
 {%- endmacro %}
 
 
-{# Per user: distinct, carted and abandoned items of `user_items` (user_id, item_id, last_cart_ts_30d and
+{# Per user: distinct, carted and abandoned items of `user_items` (user_key, item_key, last_cart_ts_30d and
    last_purchase_ts_30d: the last cart and purchase in the last 30 days, null if none). #}
 {% macro item_stats_of(user_items) %}
     select
-        user_id,
+        user_key,
         count(*) as distinct_items_30d,
         count(last_cart_ts_30d) as carted_items_30d,
         count(case when {{ abandoned("last_cart_ts_30d", "last_purchase_ts_30d") }} then 1 end)
             as abandoned_items_30d
     from {{ user_items }}
-    group by user_id
+    group by user_key
 {% endmacro %}
 
 
 {# Per user: events, sum of c ln c, the top category (most events, ties to the first name) and its events,
-   of `categories` (user_id, category, events). #}
+   of `categories` (user_key, category, events). #}
 {% macro category_stats_of(categories) %}
     select
-        c.user_id,
+        c.user_key,
         sum(c.events) as events,
         sum({{ count_log_count("c.events") }}) as sum_c_ln_c,
         min(case when c.events = m.top_events then c.category end) as top_category,
         max(m.top_events) as top_events
     from {{ categories }} as c
     inner join (
-        select user_id, max(events) as top_events from {{ categories }} group by user_id
-    ) as m on m.user_id = c.user_id
-    group by c.user_id
+        select user_key, max(events) as top_events from {{ categories }} group by user_key
+    ) as m on m.user_key = c.user_key
+    group by c.user_key
 {% endmacro %}
 
 
-{# Per user: the top category (most events, ties to the first name) of `candidates` (user_id, category,
+{# Per user: the top category (most events, ties to the first name) of `candidates` (user_key, category,
    events) and its events. #}
 {% macro top_category_of(candidates) %}
-    select c.user_id, min(c.category) as top_category, max(c.events) as top_events
+    select c.user_key, min(c.category) as top_category, max(c.events) as top_events
     from {{ candidates }} as c
     inner join (
-        select user_id, max(events) as top_events from {{ candidates }} group by user_id
-    ) as m on m.user_id = c.user_id and m.top_events = c.events
-    group by c.user_id
+        select user_key, max(events) as top_events from {{ candidates }} group by user_key
+    ) as m on m.user_key = c.user_key and m.top_events = c.events
+    group by c.user_key
 {% endmacro %}
 
 
 {#
-  The features from the CTEs `per_user` (per user: last_event_ts, last_purchase_ts, first_event_ts, every
-  window sum of user_window_sums(), between_gap_sum_90d / _sq_sum_90d), `novel_items` (per user:
-  novel_items_30d), `item_stats` (item_stats_of) and `category_stats` (category_stats_of): the CTEs after
-  them and the final select, shared by the as-of and the sliding-window builds.
+  The features from the CTEs `per_user` (per user_id and its user_key: last_event_ts, last_purchase_ts,
+  first_event_ts, every window sum of user_window_sums(), between_gap_sum_90d / _sq_sum_90d), and, per
+  user_key, `novel_items` (novel_items_30d), `item_stats` (item_stats_of) and `category_stats`
+  (category_stats_of): the CTEs after them and the final select, shared by the as-of and the
+  sliding-window builds.
 #}
 {% macro user_features_select(cutoff) %}
 {%- set active_days = var("active_days") | int -%}
@@ -144,25 +146,28 @@ category_stats as (
 {% if recs is not none and execute %}
 -- Interactions in the last 30 days on items recommended to the user by a run before the interaction's day.
 first_recommended as (
-    select user_id, item_id, min(cast(run_date as date)) as first_run_date
+    select
+        {{ id_key("user_id") }} as user_key,
+        {{ id_key("item_id") }} as item_key,
+        min(cast(run_date as date)) as first_run_date
     from {{ recs }}
     where cast(run_date as date) < {{ cutoff_date }}
     group by user_id, item_id
 ),
 
 rec_hits as (
-    select d.user_id, sum(d.events) as rec_events_30d
+    select d.user_key, sum(d.events) as rec_events_30d
     from {{ ref('int_user_item_daily') }} as d
     inner join first_recommended as r
-        on r.user_id = d.user_id and r.item_id = d.item_id and r.first_run_date < d.activity_date
+        on r.user_key = d.user_key and r.item_key = d.item_key and r.first_run_date < d.activity_date
     where d.activity_date < {{ cutoff_date }}
       and d.activity_date >= {{ days_before(cutoff, 30) }}
-    group by d.user_id
+    group by d.user_key
 ),
 {% else %}
 -- marts.user_recommendations does not exist (yet): no recommendation engagement.
 rec_hits as (
-    select user_id, 0 as rec_events_30d from per_user where 1 = 0
+    select user_key, 0 as rec_events_30d from per_user where 1 = 0
 ),
 {% endif %}
 
@@ -221,8 +226,8 @@ select
     {{ safe_ratio("coalesce(r.rec_events_30d, 0)", "p.events_30d") }} as rec_engagement_30d
 from active as p
 left join {{ ref('stg_users') }} as u on u.user_id = p.user_id
-left join novel_items as n on n.user_id = p.user_id
-left join item_stats as i on i.user_id = p.user_id
-left join category_stats as c on c.user_id = p.user_id
-left join rec_hits as r on r.user_id = p.user_id
+left join novel_items as n on n.user_key = p.user_key
+left join item_stats as i on i.user_key = p.user_key
+left join category_stats as c on c.user_key = p.user_key
+left join rec_hits as r on r.user_key = p.user_key
 {% endmacro %}

@@ -8,6 +8,7 @@
 with events as (
     select
         item_id,
+        item_key,
         cast(ts as date) as activity_date,
         count(*) as events,
         count(case when event_type = 'view' then 1 end) as views,
@@ -17,15 +18,15 @@ with events as (
         max(ts) as last_ts
     from {{ ref('stg_events') }}
     where {{ incremental_ts_filter('ts', 'activity_date') }}
-    group by item_id, cast(ts as date)
+    group by item_id, item_key, cast(ts as date)
 ),
 
 -- Distinct users per item and day: the rows of the per-day user x item table.
 users as (
-    select item_id, activity_date, count(*) as users
+    select item_key, activity_date, count(*) as users
     from {{ ref('int_user_item_daily') }}
     where {{ incremental_date_filter('activity_date') }}
-    group by item_id, activity_date
+    group by item_key, activity_date
 )
 
 select
@@ -39,4 +40,4 @@ select
     u.users,
     e.last_ts
 from events as e
-inner join users as u on u.item_id = e.item_id and u.activity_date = e.activity_date
+inner join users as u on u.item_key = e.item_key and u.activity_date = e.activity_date

@@ -1,4 +1,5 @@
--- One row per user, day and item category with events, and how many distinct items of it. Incremental by day.
+-- One row per user (user_key, macros/keys.sql), day and item category with events, and how many distinct
+-- items of it. Incremental by day.
 {{ config(
     materialized="incremental",
     incremental_strategy="append",
@@ -6,13 +7,13 @@
 ) }}
 
 select
-    d.user_id,
+    d.user_key,
     d.activity_date,
     coalesce(i.category, '(unknown)') as category,
     {{ dbt.cast("sum(d.events)", api.Column.translate_type("bigint")) }} as events,
     count(*) as items
 from {{ ref('int_user_item_daily') }} as d
-left join {{ ref('stg_items') }} as i on i.item_id = d.item_id
+left join {{ ref('stg_items') }} as i on i.item_key = d.item_key
 where {{ incremental_date_filter('d.activity_date') }}
-group by d.user_id, d.activity_date, coalesce(i.category, '(unknown)')
+group by d.user_key, d.activity_date, coalesce(i.category, '(unknown)')
 {{ in_date_order("activity_date") }}

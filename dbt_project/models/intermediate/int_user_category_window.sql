@@ -8,7 +8,7 @@
 {{ config(
     materialized="incremental",
     incremental_strategy="delete+insert",
-    unique_key=["user_id", "category"],
+    unique_key=["user_key", "category"],
     pre_hook=[
         "{{ window_state_reset() }}",
         "{% if is_incremental() %}delete from {{ this }} where events = 0{% endif %}",
@@ -35,29 +35,29 @@ with days as (
 
 state as (
     select
-        user_id,
+        user_key,
         category,
         {{ dbt.cast("sum(events)", api.Column.translate_type("bigint")) }} as events,
         cast(null as {{ api.Column.translate_type("bigint") }}) as prev_events
     from days
-    group by user_id, category
+    group by user_key, category
 )
 
 {%- else %}
 
 delta as (
     select
-        user_id,
+        user_key,
         category,
         {{ signed_sum("events", "age = " ~ (settled + 1), "age = " ~ (window + 1)) }} as events
     from days
-    group by user_id, category
+    group by user_key, category
 ),
 
 state as (
-    select d.user_id, d.category, coalesce(old.events, 0) + d.events as events, old.events as prev_events
+    select d.user_key, d.category, coalesce(old.events, 0) + d.events as events, old.events as prev_events
     from delta as d
-    left join {{ this }} as old on old.user_id = d.user_id and old.category = d.category
+    left join {{ this }} as old on old.user_key = d.user_key and old.category = d.category
 )
 
 {%- endif %}

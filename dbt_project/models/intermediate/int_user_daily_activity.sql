@@ -22,6 +22,7 @@
 with days as (
     select
         user_id,
+        user_key,
         cast(ts as date) as activity_date,
         count(*) as events,
         count(case when event_type = 'view' then 1 end) as views,
@@ -36,7 +37,7 @@ with days as (
         {{ sorted_seconds("ts") }} as seconds
     from {{ ref('stg_events') }}
     where {{ incremental_ts_filter('ts', 'activity_date') }}
-    group by user_id, cast(ts as date)
+    group by user_id, user_key, cast(ts as date)
 ),
 
 day_gaps as (
@@ -75,13 +76,13 @@ built as (
 
 categories as (
     select
-        user_id,
+        user_key,
         activity_date,
         count(*) as distinct_categories,
         {{ dbt.cast("sum(items)", api.Column.translate_type("bigint")) }} as distinct_items
     from {{ ref('int_user_category_daily') }}
     where {{ incremental_date_filter('activity_date') }}
-    group by user_id, activity_date
+    group by user_key, activity_date
 )
 
 {#- The previous active day and its last event: the window over the rebuilt days, else (a user's first
@@ -96,6 +97,7 @@ categories as (
 
 select
     a.user_id,
+    a.user_key,
     a.activity_date,
     a.events,
     a.views,
@@ -115,7 +117,7 @@ select
     {{ prev_date }} as prev_activity_date,
     {{ dbt.datediff(prev_ts, "a.first_ts", "second") }} as gap_from_prev_seconds
 from day_stats as a
-inner join categories as c on c.user_id = a.user_id and c.activity_date = a.activity_date
+inner join categories as c on c.user_key = a.user_key and c.activity_date = a.activity_date
 {%- if is_incremental() %}
 left join built as b on b.user_id = a.user_id
 {%- endif %}

@@ -13,17 +13,17 @@
 ) }}
 
 with pairs as (
-    select user_id, item_id, min(activity_date) as first_date
+    select user_key, item_key, min(activity_date) as first_date
     from {{ ref('int_user_item_daily') }}
     where {{ incremental_date_filter('activity_date', 'first_date') }}
-    group by user_id, item_id
+    group by user_key, item_key
 )
 
-select p.user_id, p.item_id, p.first_date
+select p.user_key, p.item_key, p.first_date
 from pairs as p
 {% if is_incremental() %}
 where not exists (
-    select 1 from {{ this }} as known where known.user_id = p.user_id and known.item_id = p.item_id
+    select 1 from {{ this }} as known where known.user_key = p.user_key and known.item_key = p.item_key
 )
 {% endif %}
 {{ in_date_order("p.first_date") }}

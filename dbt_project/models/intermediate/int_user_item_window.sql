@@ -13,7 +13,7 @@
 {{ config(
     materialized="incremental",
     incremental_strategy="delete+insert",
-    unique_key=["user_id", "item_id"],
+    unique_key=["user_key", "item_key"],
     pre_hook=[
         "{{ window_state_reset() }}",
         "{% if is_incremental() %}delete from {{ this }} where last_date < {{ days_before(feature_cutoff(), 31) }}{% endif %}",
@@ -38,19 +38,19 @@ with days as (
 
 pairs as (
     select
-        user_id,
-        item_id,
+        user_key,
+        item_key,
         max(activity_date) as last_date,
         max(last_cart_ts) as last_cart_ts,
         max(last_purchase_ts) as last_purchase_ts
     from days
-    group by user_id, item_id
+    group by user_key, item_key
 ),
 
 state as (
     select
-        p.user_id,
-        p.item_id,
+        p.user_key,
+        p.item_key,
         p.last_date,
         {%- if mode == "rebuild" %}
         p.last_cart_ts,
@@ -66,7 +66,7 @@ state as (
         old.last_cart_ts as prev_last_cart_ts,
         old.last_purchase_ts as prev_last_purchase_ts
     from pairs as p
-    left join {{ this }} as old on old.user_id = p.user_id and old.item_id = p.item_id
+    left join {{ this }} as old on old.user_key = p.user_key and old.item_key = p.item_key
         {%- endif %}
 )
 

@@ -42,7 +42,7 @@ with days as (
 -- Pairs first seen in the settled part of the novelty window (advance: on the days entering and leaving it).
 novel as (
     select
-        user_id,
+        user_key,
         {%- if mode == "rebuild" %}
         count(*) as novel_items_30d
         {%- else %}
@@ -56,7 +56,7 @@ novel as (
     {%- else %}
       and first_date in ({{ dates_at_ages([settled + 1, novelty_days() + 1]) }})
     {%- endif %}
-    group by user_id
+    group by user_key
 ),
 
 {%- if mode == "rebuild" %}
@@ -64,6 +64,7 @@ novel as (
 settled_sums as (
     select
         user_id,
+        user_key,
         min(first_ts) as first_ts,
         max(last_ts) as last_ts,
         max(last_purchase_ts) as last_purchase_ts,
@@ -72,13 +73,13 @@ settled_sums as (
         {%- endfor %}
         {{ between_gap_sums("prev_age <= " ~ gap_days) }}
     from days
-    group by user_id
+    group by user_id, user_key
 ),
 
 state as (
     select s.*, coalesce(n.novel_items_30d, 0) as novel_items_30d
     from settled_sums as s
-    left join novel as n on n.user_id = s.user_id
+    left join novel as n on n.user_key = s.user_key
 )
 
 {%- else %}
@@ -86,6 +87,7 @@ state as (
 delta as (
     select
         user_id,
+        user_key,
         min(case when age = {{ settled + 1 }} then first_ts end) as first_ts,
         max(case when age = {{ settled + 1 }} then last_ts end) as last_ts,
         max(case when age = {{ settled + 1 }} then last_purchase_ts end) as last_purchase_ts,
@@ -100,12 +102,13 @@ delta as (
     {%- if mode == "same" %}
     where 1 = 0
     {%- endif %}
-    group by user_id
+    group by user_id, user_key
 ),
 
 state as (
     select
         d.user_id,
+        d.user_key,
         least(old.first_ts, d.first_ts) as first_ts,
         greatest(old.last_ts, d.last_ts) as last_ts,
         greatest(old.last_purchase_ts, d.last_purchase_ts) as last_purchase_ts,
@@ -117,7 +120,7 @@ state as (
                     api.Column.translate_type("bigint")) }} as novel_items_30d
     from delta as d
     left join {{ this }} as old on old.user_id = d.user_id
-    left join novel as n on n.user_id = d.user_id
+    left join novel as n on n.user_key = d.user_key
 )
 
 {%- endif %},
@@ -130,8 +133,8 @@ state as (
 -- The item and category statistics of every user from the (rebuilt) states.
 user_items as (
     select
-        user_id,
-        item_id,
+        user_key,
+        item_key,
         case when last_cart_ts >= {{ ws }} then last_cart_ts end as last_cart_ts_30d,
         case when last_purchase_ts >= {{ ws }} then last_purchase_ts end as last_purchase_ts_30d
     from {{ ref('int_user_item_window') }}
@@ -143,7 +146,7 @@ item_stats as (
 ),
 
 categories as (
-    select user_id, category, events from {{ ref('int_user_category_window') }} where events > 0
+    select user_key, category, events from {{ ref('int_user_category_window') }} where events > 0
 ),
 
 category_stats as (
@@ -156,7 +159,7 @@ category_stats as (
 -- part; prev_* hold their values before) and those with a day leaving the window (unchanged values).
 item_changes as (
     select
-        user_id,
+        user_key,
         prev_last_date as old_last,
         prev_last_cart_ts as old_cart,
         prev_last_purchase_ts as old_purchase,
@@ -166,7 +169,7 @@ item_changes as (
     from {{ ref('int_user_item_window') }}
     where cutoff_date = cast({{ feature_cutoff() }} as date)
     union all
-    select user_id, last_date, last_cart_ts, last_purchase_ts, last_date, last_cart_ts, last_purchase_ts
+    select user_key, last_date, last_cart_ts, last_purchase_ts, last_date, last_cart_ts, last_purchase_ts
     from {{ ref('int_user_item_window') }}
     where cutoff_date < cast({{ feature_cutoff() }} as date)
       and (last_date = cast({{ ws_before }} as date)
@@ -176,7 +179,7 @@ item_changes as (
 
 item_deltas as (
     select
-        user_id,
+        user_key,
         count(case when new_last >= cast({{ ws }} as date) then 1 end)
             - count(case when old_last >= cast({{ ws_before }} as date) then 1 end) as distinct_items_30d,
         count(case when new_cart >= {{ ws }} then 1 end)
@@ -185,59 +188,59 @@ item_deltas as (
             - count(case when {{ abandoned(in_window("old_cart", ws_before), in_window("old_purchase", ws_before)) }}
                     then 1 end) as abandoned_items_30d
     from item_changes
-    group by user_id
+    group by user_key
 ),
 
 item_stats as (
     select
-        d.user_id,
+        d.user_key,
         {%- for column in ["distinct_items_30d", "carted_items_30d", "abandoned_items_30d"] %}
         coalesce(old.{{ column }}, 0) + d.{{ column }} as {{ column }}{% if not loop.last %},{% endif %}
         {%- endfor %}
     from item_deltas as d
-    left join {{ this }} as old on old.user_id = d.user_id
+    left join {{ this }} as old on old.user_key = d.user_key
 ),
 
 -- The (user, category) counts the category state rewrote tonight (prev_events: the count before).
 category_changes as (
-    select user_id, category, coalesce(prev_events, 0) as old_events, events as new_events
+    select user_key, category, coalesce(prev_events, 0) as old_events, events as new_events
     from {{ ref('int_user_category_window') }}
     where cutoff_date = cast({{ feature_cutoff() }} as date)
 ),
 
 category_deltas as (
     select
-        user_id,
+        user_key,
         sum(new_events - old_events) as events,
         sum(case when new_events > 0 then {{ count_log_count("new_events") }} else 0 end)
             - sum(case when old_events > 0 then {{ count_log_count("old_events") }} else 0 end) as sum_c_ln_c
     from category_changes
-    group by user_id
+    group by user_key
 ),
 
 -- The top category: among the changed categories and the previous top, unless the previous top lost
 -- events (then any category may have overtaken it: all of the user's categories compete).
 top_lost as (
-    select distinct c.user_id
+    select distinct c.user_key
     from category_changes as c
-    inner join {{ this }} as old on old.user_id = c.user_id and old.top_category_90d = c.category
+    inner join {{ this }} as old on old.user_key = c.user_key and old.top_category_90d = c.category
     where c.new_events < c.old_events
 ),
 
 top_candidates as (
-    select user_id, category, new_events as events
+    select user_key, category, new_events as events
     from category_changes
-    where new_events > 0 and user_id not in (select user_id from top_lost)
+    where new_events > 0 and user_key not in (select user_key from top_lost)
     union all
-    select user_id, top_category_90d, top_category_events_90d
+    select user_key, top_category_90d, top_category_events_90d
     from {{ this }}
     where top_category_90d is not null
-      and user_id in (select user_id from category_changes)
-      and user_id not in (select user_id from top_lost)
+      and user_key in (select user_key from category_changes)
+      and user_key not in (select user_key from top_lost)
     union all
-    select user_id, category, events
+    select user_key, category, events
     from {{ ref('int_user_category_window') }}
-    where events > 0 and user_id in (select user_id from top_lost)
+    where events > 0 and user_key in (select user_key from top_lost)
 ),
 
 tops as (
@@ -246,14 +249,14 @@ tops as (
 
 category_stats as (
     select
-        d.user_id,
+        d.user_key,
         coalesce(old.category_events_90d, 0) + d.events as events,
         coalesce(old.category_sum_c_ln_c_90d, 0) + d.sum_c_ln_c as sum_c_ln_c,
         t.top_category,
         t.top_events
     from category_deltas as d
-    left join {{ this }} as old on old.user_id = d.user_id
-    left join tops as t on t.user_id = d.user_id
+    left join {{ this }} as old on old.user_key = d.user_key
+    left join tops as t on t.user_key = d.user_key
 )
 
 {%- endif %}
@@ -268,7 +271,7 @@ select
     {{ value if mode == "rebuild" else "coalesce(" ~ value ~ ", old." ~ column ~ ")" }} as {{ column }},
     {%- endfor %}
     -- no events in any category: no category statistics (as for a user without categories)
-    {%- set categories_known = "c.user_id is not null" %}
+    {%- set categories_known = "c.user_key is not null" %}
     {%- if mode == "rebuild" %}
     c.events as category_events_90d,
     c.sum_c_ln_c as category_sum_c_ln_c_90d,
@@ -284,8 +287,8 @@ select
         as top_category_events_90d
     {%- endif %}
 from state as s
-left join item_stats as i on i.user_id = s.user_id
-left join category_stats as c on c.user_id = s.user_id
+left join item_stats as i on i.user_key = s.user_key
+left join category_stats as c on c.user_key = s.user_key
 {%- if mode != "rebuild" %}
 left join {{ this }} as old on old.user_id = s.user_id
 {%- endif %}

@@ -11,6 +11,8 @@ select
     event_id,
     user_id,
     item_id,
+    {{ id_key("user_id") }} as user_key,  -- macros/keys.sql
+    {{ id_key("item_id") }} as item_key,
     event_type,
     ts,
     value,
