@@ -12,7 +12,9 @@
   days at or after the cutoff left by a build at a later cutoff, so after any build the table holds exactly
   the days before the cutoff, as a full refresh would (given unchanged data before the start). The models
   then only append their rows (incremental_strategy "append"): a key-matching delete+insert would scan the
-  whole table again for rows the pre-hook already removed.
+  whole table again for rows the pre-hook already removed. A full build writes its rows unsorted: sorting
+  them by day cost about 1 s of a 17 s full build at 10 M events, and the next night's build was no faster
+  for it (6.1-6.4 s sorted, 6.0-6.8 s unsorted); nightly appends come in day order anyway.
 #}
 {% macro incremental_start(date_col) -%}
     {%- set reprocess = var("reprocess_days") | int -%}
@@ -45,16 +47,5 @@
     {{ date_col }} < cast({{ feature_cutoff() }} as date)
     {%- if is_incremental() %}
     and {{ date_col }} >= cast({{ incremental_start(this_date_col) }} as date)
-    {%- endif -%}
-{%- endmacro %}
-
-{#
-  A full build writes a day-incremental table in date order (`in_date_order` ends its select): each night
-  then deletes and appends only the last days' row groups, and reads of recent days skip the older ones
-  (DuckDB's zone maps). Incremental builds append in date order anyway.
-#}
-{% macro in_date_order(date_col) -%}
-    {%- if not is_incremental() %}
-order by {{ date_col }}
     {%- endif -%}
 {%- endmacro %}

@@ -16,4 +16,3 @@ from {{ ref('int_user_item_daily') }} as d
 left join {{ ref('stg_items') }} as i on i.item_key = d.item_key
 where {{ incremental_date_filter('d.activity_date') }}
 group by d.user_key, d.activity_date, coalesce(i.category, '(unknown)')
-{{ in_date_order("activity_date") }}

@@ -121,4 +121,3 @@ inner join categories as c on c.user_key = a.user_key and c.activity_date = a.ac
 {%- if is_incremental() %}
 left join built as b on b.user_id = a.user_id
 {%- endif %}
-{{ in_date_order("a.activity_date") }}

@@ -19,4 +19,3 @@ select
 from {{ ref('stg_events') }}
 where {{ incremental_ts_filter('ts', 'activity_date') }}
 group by user_key, item_key, cast(ts as date)
-{{ in_date_order("activity_date") }}

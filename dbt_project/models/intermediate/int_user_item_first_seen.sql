@@ -26,4 +26,3 @@ where not exists (
     select 1 from {{ this }} as known where known.user_key = p.user_key and known.item_key = p.item_key
 )
 {% endif %}
-{{ in_date_order("p.first_date") }}
