@@ -85,11 +85,13 @@ def dbt_env(cfg: Config, run_date: dt.date | None = None) -> dict[str, str]:
     return env
 
 
-def dbt_args(cfg: Config, args: list[str], run_date: dt.date | None = None) -> list[str]:
-    """The dbt arguments for `args` on this project (run them with `dbt_env(cfg, run_date)`)."""
-    project = ["--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+def dbt_args(
+    cfg: Config, args: list[str], run_date: dt.date | None = None, project: Path = DBT_PROJECT
+) -> list[str]:
+    """The dbt arguments for `args` on the dbt project `project` (run them with `dbt_env(cfg, run_date)`)."""
+    where = ["--project-dir", str(project), "--profiles-dir", str(project)]
     with_vars = ["--vars", json.dumps(dbt_vars(cfg))] if run_date is not None else []
-    return [*args, *project, *with_vars]
+    return [*args, *where, *with_vars]
 
 
 def dbt_command(cfg: Config, args: list[str], run_date: dt.date | None = None) -> list[str]:
@@ -133,14 +135,20 @@ def _failures(result: Any) -> list[str]:
     return lines
 
 
-def run_dbt(cfg: Config, args: list[str], run_date: dt.date | None = None, manifest: Any = None) -> DbtResult:
-    """Run dbt `args` in this process (with `manifest`, dbt skips parsing); raise DbtError with every
-    failed node, or dbt's own error, if the invocation did not succeed."""
+def run_dbt(
+    cfg: Config,
+    args: list[str],
+    run_date: dt.date | None = None,
+    manifest: Any = None,
+    project: Path = DBT_PROJECT,
+) -> DbtResult:
+    """Run dbt `args` in this process on `project` (with `manifest`, dbt skips parsing); raise DbtError
+    with every failed node, or dbt's own error, if the invocation did not succeed."""
     from dbt.cli.main import dbtRunner
 
     with _environment(dbt_env(cfg, run_date)):
         try:
-            outcome = dbtRunner(manifest=manifest).invoke(dbt_args(cfg, args, run_date))
+            outcome = dbtRunner(manifest=manifest).invoke(dbt_args(cfg, args, run_date, project))
         finally:
             _close_warehouse()
     if not outcome.success:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from retention import pipeline
 from retention.config import load_config
 from retention.ingest import latest_event_date
 from retention.simulator import SimulationSpec
-from retention.transform import dbt_target_path, run_dbt
+from retention.transform import DBT_PROJECT, DbtError, dbt_target_path, run_dbt
 
 # Every relation the feature layer builds, with its grain (sort key).
 INTERMEDIATE = {
@@ -94,6 +95,27 @@ def test_features_at_a_cutoff_ignore_later_events_and_later_builds(platform):
     assert (later["cutoff_date"] == pd.Timestamp(last + dt.timedelta(days=1))).all()
     pipeline.transform(cfg, run_date)
     assert_same(snapshot(cfg, tables), before, "rebuilt after a build at a later cutoff")
+
+
+def test_a_changed_id_key_function_stops_the_build_before_any_keyed_table(platform, tmp_path: Path):
+    """The per-(user, item) tables persist hashes of the ids (macros/keys.sql): if the warehouse's hash
+    changed (an upgrade), `dbt build` must stop before writing keys that do not match the stored ones."""
+    cfg = platform
+    run_date = latest_event_date(cfg.paths.data_dir)
+    pipeline.ingest(cfg, run_date)
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    check = project / "tests" / "id_key_is_stable.sql"
+    recorded = re.search(r'"duckdb": "(\d+)"', check.read_text()).group(1)  # type: ignore[union-attr]
+    check.write_text(check.read_text().replace(recorded, str(int(recorded) + 1)))  # as if hash() changed
+
+    with pytest.raises(DbtError, match="id_key_is_stable: fail"):
+        run_dbt(cfg, ["build", "--select", "stg_events+"], run_date, project=project)
+    with duckdb.connect(str(cfg.paths.warehouse), read_only=True) as con:
+        tables = "select table_name from duckdb_tables() where schema_name = 'intermediate'"
+        built = con.execute(tables).fetchall()
+    assert built == []
+    run_dbt(cfg, ["build", "--select", "id_key_is_stable"], run_date)  # the real project's record holds
 
 
 @pytest.fixture
