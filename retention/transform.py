@@ -26,6 +26,9 @@ DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 log = logging.getLogger(__name__)
 FAILED = {"error", "fail", "runtime error"}
 SCHEMA_CHANGED = "schemas on this incremental model are out of sync"  # dbt's on_schema_change: fail
+# dbt unit tests check the SQL's logic on fixed rows, not the night's data: they run in `make test`
+# (tests/test_dbt_unit_tests.py), not in every nightly build, as dbt recommends for production.
+NIGHTLY_BUILD = ["build", "--exclude-resource-type", "unit_test"]
 
 
 class DbtError(RuntimeError):
@@ -169,14 +172,15 @@ def parse(cfg: Config, run_date: dt.date | None = None) -> Any:
 
 
 def build_features(cfg: Config, run_date: dt.date, manifest: Any = None) -> DbtResult:
-    """`dbt build`: models and their data tests, as of the run date's cutoff. If an incremental model's
-    columns changed since its table was built (a new version of the project), rebuild every model from
-    the raw tables (`--full-refresh`) instead: appending to the old tables would misalign them."""
+    """`dbt build` of the models and their data tests (NIGHTLY_BUILD), as of the run date's cutoff. If an
+    incremental model's columns changed since its table was built (a new version of the project), rebuild
+    every model from the raw tables (`--full-refresh`) instead: appending to the old tables would misalign
+    them."""
     try:
-        return run_dbt(cfg, ["build"], run_date, manifest)
+        return run_dbt(cfg, NIGHTLY_BUILD, run_date, manifest)
     except DbtSchemaChanged as changed:
         log.warning("%s\nthe feature layer changed shape: rebuilding it with --full-refresh", changed)
-        return run_dbt(cfg, ["build", "--full-refresh"], run_date, manifest)
+        return run_dbt(cfg, [*NIGHTLY_BUILD, "--full-refresh"], run_date, manifest)
 
 
 def build_docs(cfg: Config, run_date: dt.date, manifest: Any = None) -> Path:
