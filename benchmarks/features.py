@@ -25,8 +25,9 @@ afterwards); every step runs in a child process, so the parent stays small:
 3. baseline (timed): `BASELINE_SQL` in a child on a read-only connection, ``CREATE TEMP TABLE ... AS``
    the query, timed inside the child around the query only (interpreter start-up, import and connecting
    excluded, like dbt's); afterwards (untimed) its result is compared with dbt's features.user_features;
-4. informational: ``dbt run --full-refresh`` of every model at the same cutoff (``all_models_seconds``;
-   off with ``RETENTION_BENCH_FEATURES_ALL_MODELS=0``);
+4. informational: the pipeline's full rebuild, ``dbt build --exclude-resource-type unit_test
+   --full-refresh`` (every model and data test) at the same cutoff (``all_models_seconds``; off with
+   ``RETENTION_BENCH_FEATURES_ALL_MODELS=0``, which also leaves out ``nightly_build``);
 5. incremental (timed): ingest the last partition (untimed, child, flushed), then ``dbt run --select
    +user_features`` at run date = the last partition's date (incremental models process the new day
    and their reprocess window), timed as in 2;
@@ -34,7 +35,11 @@ afterwards); every step runs in a child process, so the parent stays small:
    them but the last (untimed), full build, ingest the last of them, incremental build. The nightly run
    should cost what the new day costs, not what the history costs: ``incremental_history_ratio`` =
    ``incremental_seconds`` (full history) / ``half_history.incremental_seconds`` is about 1 when it does,
-   about 2 if it grew with the history.
+   about 2 if it grew with the history;
+7. informational, after 4: the pipeline's whole nightly ``dbt build`` (`retention.transform.NIGHTLY_BUILD`:
+   every model and data test, unit tests left out) at the last partition's date, on a copy of the warehouse
+   taken after its ingest (``nightly_build``), timed as in 2: what the night costs beyond +user_features
+   (the sequences, snapshots, item features, labels and the data tests).
 
 Peak memory: ``ru_maxrss`` of each timed child from ``os.wait4`` (the child's whole life). On Linux a
 child's ru_maxrss starts from the parent's RSS at fork time (it survives execve), so the parent's own
@@ -51,6 +56,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,7 +68,7 @@ from rich.console import Console
 from rich.table import Table
 
 from retention.config import PROJECT_ROOT, Config, Simulation
-from retention.transform import dbt_env
+from retention.transform import NIGHTLY_BUILD, dbt_env
 
 EVENTS_PER_USER = 93  # what the simulator makes per user over 90 days
 DEFAULT_SIZES = "1M,10M"
@@ -106,8 +112,12 @@ DEFINITIONS = {
     "dbt_overhead_seconds": "seconds - models_total_seconds: compilation, connection and metadata queries, "
     "artifacts",
     "models_ratio_vs_baseline": "models_total_seconds / baseline_seconds (dbt's SQL alone vs the query)",
-    "all_models_seconds": "`dbt run --full-refresh` of every model at the same cutoff, timed like seconds "
-    "(informational)",
+    "all_models_seconds": "the pipeline's full rebuild (`dbt build --exclude-resource-type unit_test "
+    "--full-refresh`: every model and data test) at the same cutoff, timed like seconds (informational)",
+    "nightly_build": "the pipeline's nightly `dbt build` (NIGHTLY_BUILD: every model and data test) at the "
+    "next run date on top of that full rebuild, timed like seconds (informational): seconds, "
+    "models_total_seconds and tests_total_seconds (dbt's per-node times), share_of_all_models = "
+    "seconds / all_models_seconds, and the slowest models",
     "baseline_matches_dbt": "the query's rows equal features.user_features (same user_ids, every column "
     f"equal, floats within {FLOAT_RTOL} relative)",
 }
@@ -385,11 +395,19 @@ def _child_dbt(args: dict[str, Any]) -> dict[str, Any]:
     manifest = parse(cfg, run_date)
     parsed = time.perf_counter()
     result = run_dbt(cfg, args["dbt"], run_date, manifest)
+    seconds = time.perf_counter() - parsed
+    tests = [seconds for node, (_, seconds) in result.nodes.items() if node.startswith("test.")]
+    models = {
+        node.split(".")[-1]: round(seconds, 3)
+        for node, (_, seconds) in result.nodes.items()
+        if node.startswith("model.")
+    }
     return {
-        "seconds": time.perf_counter() - parsed,
+        "seconds": seconds,
         "import_seconds": imported - started,
         "warmup_parse_seconds": parsed - imported,
-        "models_seconds": {name: round(seconds, 3) for name, seconds in result.node_seconds.items()},
+        "models_seconds": models,
+        "tests_seconds": round(sum(tests), 3),
     }
 
 
@@ -478,6 +496,23 @@ def _half_history(
     }
 
 
+def _nightly_build(
+    warehouse: Path, day: dt.date, env: dict[str, str], work: Path, all_models_seconds: float
+) -> dict[str, Any]:
+    """The pipeline's nightly `dbt build` at `day` on `warehouse` (holding the full rebuild and the day)."""
+    env = {**env, "RETENTION_WAREHOUSE": str(warehouse), "RETENTION_PATHS__WAREHOUSE": str(warehouse)}
+    nightly, _ = _child("dbt", {"dbt": NIGHTLY_BUILD, "run_date": str(day)}, env, work / "nightly.log")
+    warehouse.unlink()
+    models = nightly["models_seconds"]
+    return {
+        "seconds": round(nightly["seconds"], 3),
+        "share_of_all_models": round(nightly["seconds"] / all_models_seconds, 3),
+        "models_total_seconds": round(sum(models.values()), 3),
+        "tests_total_seconds": nightly["tests_seconds"],
+        "slowest_models": dict(sorted(models.items(), key=lambda item: -item[1])[:5]),
+    }
+
+
 def _bench_one(cfg: Config, data_dir: Path, tmp_root: Path, console: Console, label: str) -> dict[str, Any]:
     from retention.ingest import partitions
 
@@ -517,8 +552,8 @@ def _bench_one(cfg: Config, data_dir: Path, tmp_root: Path, console: Console, la
 
         all_models = None
         if os.environ.get(ALL_MODELS_ENV, "1") not in ("0", "false", "no"):
-            step("every model: dbt run --full-refresh (informational)")
-            all_models = dbt(["run", "--full-refresh"], run_date, "all")[0]
+            step("every model and data test: the pipeline's full rebuild (informational)")
+            all_models = dbt([*NIGHTLY_BUILD, "--full-refresh"], run_date, "all")[0]
 
         step(f"ingest {last} (untimed), incremental build")
         new_day, _ = _child(
@@ -527,7 +562,14 @@ def _bench_one(cfg: Config, data_dir: Path, tmp_root: Path, console: Console, la
             env,
             work / "ingest-last.log",
         )
+        if all_models is not None:
+            shutil.copy(warehouse, work / "nightly.duckdb")  # the night before any build of it
+            os.sync()
         incremental, incremental_process = dbt(["run", "--select", "+user_features"], last, "incremental")
+        nightly = None
+        if all_models is not None:
+            step(f"the pipeline's nightly dbt build at {last} (informational)")
+            nightly = _nightly_build(work / "nightly.duckdb", last, env, work, all_models["seconds"])
         half_history = _half_history(data_dir, days, work, env, step)
 
     events = loaded["events_loaded"]
@@ -568,6 +610,7 @@ def _bench_one(cfg: Config, data_dir: Path, tmp_root: Path, console: Console, la
         "incremental_models_total_seconds": round(sum(incremental_models.values()), 3),
         "half_history": half_history,
         "incremental_history_ratio": round(incremental["seconds"] / half_history["incremental_seconds"], 2),
+        "nightly_build": nightly,
     }
 
 
@@ -701,6 +744,14 @@ def _print_table(console: Console, r: dict[str, Any]) -> None:
             f"{label}: one more day on {s['days']} days of history: {s['incremental_seconds']:.2f} s; "
             f"on {h['days']} days: {h['incremental_seconds']:.2f} s (ratio {s['incremental_history_ratio']})"
         )
+        if s["nightly_build"] is not None:
+            n = s["nightly_build"]
+            console.print(
+                f"{label}: the whole nightly dbt build {n['seconds']:.2f} s "
+                f"({100 * n['share_of_all_models']:.0f} % of the full rebuild, "
+                f"{s['all_models_seconds']:.2f} s): "
+                f"models {n['models_total_seconds']:.2f} s, data tests {n['tests_total_seconds']:.2f} s"
+            )
     if r["linearity"] is not None:
         console.print(
             f"linearity (largest / smallest seconds): {r['linearity']} "

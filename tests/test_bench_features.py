@@ -128,6 +128,13 @@ def test_features_benchmark_on_tiny_data(tmp_path: Path, tiny_data: Path) -> Non
     assert s["feature_rows"] > 100
     assert "user_features" in s["models_seconds"] and "int_user_daily_activity" in s["models_seconds"]
     assert "user_features" in s["incremental_models_seconds"]
+    n = s["nightly_build"]  # the pipeline's whole nightly build, every model and data test
+    assert n["seconds"] > n["models_total_seconds"] > 0 and n["tests_total_seconds"] > 0
+    assert n["share_of_all_models"] == pytest.approx(
+        n["seconds"] / s["all_models_seconds"], rel=0.05, abs=0.01
+    )
+    slowest = list(n["slowest_models"].values())
+    assert len(slowest) == 5 and slowest == sorted(slowest, reverse=True)
     assert r["linearity"] is None  # one size only
     assert set(r["targets"]) >= {"ratio_vs_baseline_max", "linearity_max", "incremental_share_max"}
     assert r["met"]["baseline_matches_dbt"] is True
