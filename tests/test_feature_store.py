@@ -183,6 +183,27 @@ def test_day_by_day_incremental_builds_equal_a_full_refresh_and_reruns_change_no
     assert_same(snapshot(cfg, tables), incremental, "full refresh vs day-by-day incremental")
 
 
+def test_user_sequences_are_recomputed_for_every_user_when_the_population_changes(
+    platform, monkeypatch: pytest.MonkeyPatch
+):
+    """A nightly build recomputes the sequences of the recently active users only (macros/sequences.sql);
+    one with another active_days (a wider population) recomputes every user, as a full refresh does."""
+    last = latest_event_date(platform.paths.data_dir)
+    pipeline.ingest(platform, last)
+    pipeline.transform(platform, last)
+    before = read(platform, "features.user_sequences", ["user_id"])
+
+    monkeypatch.setenv("RETENTION_FEATURES__ACTIVE_DAYS", "60")
+    cfg = load_config()
+    pipeline.transform(cfg, last)
+    wider = read(cfg, "features.user_sequences", ["user_id"])
+    assert len(wider) > len(before)
+    assert set(before["user_id"]) < set(wider["user_id"])
+    run_dbt(cfg, ["build", "--full-refresh", "--select", "+user_sequences"], last)
+    table = "features.user_sequences"
+    assert_same({table: read(cfg, table, ["user_id"])}, {table: wider}, "full refresh vs nightly")
+
+
 def test_sessions_and_inter_event_times_match_the_events_recommendations_and_docs(platform):
     cfg = platform
     run_date = latest_event_date(cfg.paths.data_dir)

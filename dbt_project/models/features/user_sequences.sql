@@ -1,6 +1,14 @@
 -- The last `sequence_length` (50) events before the cutoff of every user active at the cutoff (the
 -- user_features population), oldest -> newest, as list columns: item ids, event types, and the gaps in whole
--- seconds between consecutive events (one fewer than the events).
+-- seconds between consecutive events (one fewer than the events). Incremental: a night recomputes only the
+-- users with events in the reprocessed days (macros/sequences.sql).
+{{ config(
+    materialized="incremental",
+    incremental_strategy="append",
+    pre_hook=["{{ sequences_reset() }}"],
+    post_hook=["{{ sequences_record() }}"],
+) }}
+{%- set mode = sequences_mode() %}
 {%- set n = var("sequence_length", 50) | int %}
 -- Per active user, the earliest day the last N events can reach back to (counting the per-day events from
 -- the newest day back), so that only those days' events are ranked.
@@ -15,6 +23,9 @@ with user_days as (
         ) as events_from_here
     from {{ ref('int_user_daily_activity') }}
     where activity_date < cast({{ feature_cutoff() }} as date)
+    {%- if mode != "rebuild" %}
+      and user_id in ({{ sequences_recent_users() }})
+    {%- endif %}
 ),
 
 active as (
