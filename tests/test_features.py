@@ -54,10 +54,13 @@ def test_churn_labels_use_only_the_window_after_the_label_cutoff(platform):
             ).fetchall()
         }
         training = con.execute(
-            "select max(days_since_last_event) as d, min(cutoff_date) as c from features.churn_training_set"
+            "select min(cutoff_date) as c, max(cutoff_date) as newest from features.churn_training_set"
         ).df()
+        [(snapshot,)] = con.execute("select max(cutoff_date) from features.training_snapshots").fetchall()
     assert (labels["cutoff_date"] == pd.Timestamp(label_cutoff)).all()
     expected = (~labels["user_id"].isin(returned)).astype(int)
     assert (labels["churned"] == expected).all()
     assert 0 < labels["churned"].mean() < 1
-    assert training["c"][0] == pd.Timestamp(label_cutoff)
+    # The churn model validates on the newest snapshot, on the weekly calendar at or before the label cutoff.
+    assert training["c"][0] == training["newest"][0] == pd.Timestamp(snapshot)
+    assert pd.Timestamp(label_cutoff) - pd.Timedelta(days=7) < training["c"][0] <= pd.Timestamp(label_cutoff)
