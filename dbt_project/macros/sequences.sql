@@ -21,12 +21,10 @@
         "select comment from duckdb_tables() where database_name = '" ~ this.database ~ "' and schema_name = '"
         ~ this.schema ~ "' and table_name = '" ~ this.identifier ~ "'"
     ).rows[0][0] -%}
-    {%- if built is none or comment != sequences_parameters() -%}
+    {%- if comment != sequences_parameters() -%}
         {{ return("rebuild") }}
     {%- endif -%}
-    {%- set age = (modules.datetime.date.fromisoformat(cutoff_date())
-                   - modules.datetime.date.fromisoformat(built)).days -%}
-    {{ return({0: "same", 1: "advance"}.get(age, "rebuild")) }}
+    {{ return(mode_since(built)) }}  {#- macros/window_state.sql #}
 {% endmacro %}
 
 {# The users whose sequences a nightly build recomputes (those with events in the reprocessed days). #}

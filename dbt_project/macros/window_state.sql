@@ -30,11 +30,20 @@
     {%- set row = run_query(
         "select cast(max(cutoff_date) as varchar), min(settled_days), max(settled_days) from " ~ this
     ).rows[0] -%}
-    {%- if row[0] is none or row[1] != settled_days() or row[2] != settled_days() -%}
+    {%- if row[1] != settled_days() or row[2] != settled_days() -%}
+        {{ return("rebuild") }}
+    {%- endif -%}
+    {{ return(mode_since(row[0])) }}
+{% endmacro %}
+
+{# 'same' at the cutoff a table was built for (`built`, 'YYYY-MM-DD'), 'advance' at the next day's, else
+   (or if `built` is none) 'rebuild'. #}
+{% macro mode_since(built) %}
+    {%- if built is none -%}
         {{ return("rebuild") }}
     {%- endif -%}
     {%- set age = (modules.datetime.date.fromisoformat(cutoff_date())
-                   - modules.datetime.date.fromisoformat(row[0])).days -%}
+                   - modules.datetime.date.fromisoformat(built)).days -%}
     {{ return({0: "same", 1: "advance"}.get(age, "rebuild")) }}
 {% endmacro %}
 
