@@ -117,6 +117,14 @@ def test_features_benchmark_on_tiny_data(tmp_path: Path, tiny_data: Path) -> Non
     assert s["incremental_share_of_full"] == pytest.approx(
         s["incremental_seconds"] / s["seconds"], rel=0.05, abs=0.01
     )
+    # The incremental build's wall time = the warehouse's SQL + the close + dbt's own work.
+    assert 0 < s["incremental_sql_seconds"] < s["incremental_seconds"]
+    assert s["incremental_close_seconds"] >= 0 and s["incremental_dbt_own_seconds"] > 0
+    parts = ("incremental_sql_seconds", "incremental_close_seconds", "incremental_dbt_own_seconds")
+    assert sum(s[p] for p in parts) == pytest.approx(s["incremental_seconds"], abs=0.002)
+    assert s["incremental_dbt_own_share_of_full"] == pytest.approx(
+        s["incremental_dbt_own_seconds"] / s["seconds"], rel=0.05, abs=0.01
+    )
     h = s["half_history"]
     assert h["days"] == (len(days) // 2) - 1 and h["incremental_date"] == days[(len(days) // 2) - 1]
     assert h["incremental_events"] == per_day[h["incremental_date"]]
