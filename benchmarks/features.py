@@ -39,7 +39,14 @@ afterwards); every step runs in a child process, so the parent stays small:
 7. informational, after 4: the pipeline's whole nightly ``dbt build`` (`retention.transform.NIGHTLY_BUILD`:
    every model and data test, unit tests left out) at the last partition's date, on a copy of the warehouse
    taken after its ingest (``nightly_build``), timed as in 2: what the night costs beyond +user_features
-   (the sequences, snapshots, item features, labels and the data tests).
+   (the sequences, snapshots, item features, labels and the data tests);
+8. opt-in (``RETENTION_BENCH_FEATURES_NIGHTS=N``): the night after N nights instead of after a full
+   rebuild. A third warehouse gets the pipeline's full rebuild N + 1 days before the last partition, then
+   N nights (ingest, the pipeline's nightly ``dbt build``: each one timed, ``nightly_build_seconds``, and
+   the file's size after it, ``warehouse_mb``), then the last partition and the incremental build timed
+   as in 5: the same day as 5 on tables that went through N nights of deletes and appends
+   (``after_nights``; ``incremental_nights_ratio`` = its incremental_seconds / 5's, about 1 when the
+   nights leave nothing behind that slows the next).
 
 Peak memory: ``ru_maxrss`` of each timed child from ``os.wait4`` (the child's whole life). On Linux a
 child's ru_maxrss starts from the parent's RSS at fork time (it survives execve), so the parent's own
@@ -74,6 +81,8 @@ EVENTS_PER_USER = 93  # what the simulator makes per user over 90 days
 DEFAULT_SIZES = "1M,10M"
 SIZES_ENV = "RETENTION_BENCH_FEATURES_SIZES"
 ALL_MODELS_ENV = "RETENTION_BENCH_FEATURES_ALL_MODELS"
+NIGHTS_ENV = "RETENTION_BENCH_FEATURES_NIGHTS"  # opt-in: that many nights before the timed one (8.)
+FEATURES = ["--select", "+user_features"]
 TARGETS = {
     "ratio_vs_baseline_max": 2.0,  # dbt at >= 0.5x the hand-written query's speed
     "linearity_max": 12.0,  # seconds(10M) / seconds(1M)
@@ -115,6 +124,11 @@ DEFINITIONS = {
     "that dbt's own work takes",
     "half_history": "the first half of the days only: their full build (seconds) and the incremental build "
     "of the next day on top (incremental_seconds, incremental_events, incremental_date), timed alike",
+    "after_nights": f"only with {NIGHTS_ENV}=N: the same incremental build (same day) on a warehouse that "
+    "went through the pipeline's full rebuild and N nightly builds instead of one full rebuild: "
+    "nightly_build_seconds and warehouse_mb (file size) after each night, incremental_seconds",
+    "incremental_nights_ratio": "after_nights.incremental_seconds / incremental_seconds: ~1 when the nights "
+    "leave nothing behind that slows the next one",
     "incremental_history_ratio": "incremental_seconds / half_history.incremental_seconds: ~1 when the "
     "nightly cost does not grow with the history",
     "models_total_seconds": "sum of dbt's per-model execution times in the full build",
@@ -476,33 +490,73 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _steps(data_dir: Path, warehouse: Path, env: dict[str, str], work: Path, name: str) -> tuple[Any, Any]:
+    """`ingest(day)` and `dbt(args, day)` on `warehouse`, each in a child (logs in `work`, named `name`)."""
+    env = {**env, "RETENTION_WAREHOUSE": str(warehouse), "RETENTION_PATHS__WAREHOUSE": str(warehouse)}
+
+    def ingest(day: dt.date) -> dict[str, Any]:
+        args = {"warehouse": str(warehouse), "data": str(data_dir), "run_date": str(day)}
+        return _child("ingest", args, env, work / f"{name}-ingest.log")[0]
+
+    def dbt(args: list[str], day: dt.date) -> dict[str, Any]:
+        return _child("dbt", {"dbt": args, "run_date": str(day)}, env, work / f"{name}-dbt.log")[0]
+
+    return ingest, dbt
+
+
 def _half_history(
     data_dir: Path, days: list[dt.date], work: Path, env: dict[str, str], step: Any
 ) -> dict[str, Any]:
     """Full build of the first half of `days` but its last, then the incremental build of that last day."""
     half = days[: max(2, len(days) // 2)]
-    warehouse = work / "half-history.duckdb"
-    env = {**env, "RETENTION_WAREHOUSE": str(warehouse), "RETENTION_PATHS__WAREHOUSE": str(warehouse)}
     step(f"half the history: {len(half) - 1} days, full build (untimed), ingest {half[-1]}, incremental")
-
-    def child(name: str, args: dict[str, Any]) -> dict[str, Any]:
-        return _child(name, args, env, work / f"half-{name}.log")[0]
-
-    def ingest(day: dt.date) -> dict[str, Any]:
-        return child("ingest", {"warehouse": str(warehouse), "data": str(data_dir), "run_date": str(day)})
-
-    def dbt(args: list[str], day: dt.date) -> dict[str, Any]:
-        return child("dbt", {"dbt": [*args, "--select", "+user_features"], "run_date": str(day)})
-
+    ingest, dbt = _steps(data_dir, work / "half-history.duckdb", env, work, "half")
     ingest(half[-2])
-    full = dbt(["run", "--full-refresh"], half[-2])
+    full = dbt(["run", "--full-refresh", *FEATURES], half[-2])
     loaded = ingest(half[-1])
-    incremental = dbt(["run"], half[-1])
+    incremental = dbt(["run", *FEATURES], half[-1])
     return {
         "days": len(half) - 1,
         "seconds": round(full["seconds"], 3),
         "incremental_date": str(half[-1]),
         "incremental_events": loaded["events_loaded"],
+        "incremental_seconds": round(incremental["seconds"], 3),
+    }
+
+
+def _nights() -> int:
+    text = os.environ.get(NIGHTS_ENV, "0").strip()
+    if not text.isdigit():
+        raise SystemExit(f"features benchmark: {NIGHTS_ENV} must be a whole number of nights, not {text!r}")
+    return int(text)
+
+
+def _after_nights(
+    data_dir: Path, days: list[dt.date], work: Path, env: dict[str, str], step: Any, nights: int
+) -> dict[str, Any]:
+    """The pipeline's full rebuild `nights` + 1 days before the last day, its nightly build on each of the
+    `nights` days after (ingest first), then the incremental build of the last day: the same day as the
+    main incremental build, on a warehouse that went through `nights` nights instead of a full rebuild."""
+    first, last = days[-(nights + 2)], days[-1]
+    step(f"{nights} nights: full rebuild at {first} (untimed), nightly builds up to {days[-2]}, incremental")
+    warehouse = work / "nights.duckdb"
+    ingest, dbt = _steps(data_dir, warehouse, env, work, "nights")
+    ingest(first)
+    dbt([*NIGHTLY_BUILD, "--full-refresh"], first)
+    builds, sizes = [], []
+    for day in days[-(nights + 1) : -1]:
+        ingest(day)
+        builds.append(round(dbt(NIGHTLY_BUILD, day)["seconds"], 3))
+        sizes.append(round(warehouse.stat().st_size / 2**20, 1))
+    ingest(last)
+    incremental = dbt(["run", *FEATURES], last)
+    warehouse.unlink()
+    return {
+        "nights": nights,
+        "full_rebuild_date": str(first),
+        "nightly_build_seconds": builds,
+        "warehouse_mb": sizes,
+        "incremental_date": str(last),
         "incremental_seconds": round(incremental["seconds"], 3),
     }
 
@@ -524,12 +578,16 @@ def _nightly_build(
     }
 
 
-def _bench_one(cfg: Config, data_dir: Path, tmp_root: Path, console: Console, label: str) -> dict[str, Any]:
+def _bench_one(
+    cfg: Config, data_dir: Path, tmp_root: Path, console: Console, label: str, nights: int
+) -> dict[str, Any]:
     from retention.ingest import partitions
 
     days = sorted(partitions(data_dir))
     if len(days) < 2:
         raise SystemExit(f"features benchmark: {data_dir} needs at least two day partitions")
+    if nights and len(days) < nights + 2:
+        raise SystemExit(f"features benchmark: {NIGHTS_ENV}={nights} needs {nights + 2} day partitions")
     run_date, last = days[-2], days[-1]
     with tempfile.TemporaryDirectory(prefix="bench-features-", dir=tmp_root) as tmp:
         work = Path(tmp)
@@ -582,6 +640,7 @@ def _bench_one(cfg: Config, data_dir: Path, tmp_root: Path, console: Console, la
             step(f"the pipeline's nightly dbt build at {last} (informational)")
             nightly = _nightly_build(work / "nightly.duckdb", last, env, work, all_models["seconds"])
         half_history = _half_history(data_dir, days, work, env, step)
+        after_nights = _after_nights(data_dir, days, work, env, step, nights) if nights > 0 else None
 
     events = loaded["events_loaded"]
     models = full["models_seconds"]
@@ -623,6 +682,12 @@ def _bench_one(cfg: Config, data_dir: Path, tmp_root: Path, console: Console, la
         "half_history": half_history,
         "incremental_history_ratio": round(incremental["seconds"] / half_history["incremental_seconds"], 2),
         "nightly_build": nightly,
+        "after_nights": after_nights,
+        "incremental_nights_ratio": (
+            None
+            if after_nights is None
+            else round(after_nights["incremental_seconds"] / incremental["seconds"], 2)
+        ),
     }
 
 
@@ -661,6 +726,7 @@ def _targets(sizes: dict[str, dict[str, Any]], linearity: float | None) -> dict[
 def run(cfg: Config, data: str | None) -> dict[str, Any]:
     """Measure the dbt feature build, the hand-written baseline and the incremental build; return figures."""
     console = Console(width=None if sys.stdout.isatty() else 120)
+    nights = _nights()
     tmp_root = cfg.paths.warehouse.parent  # the warehouse's file system, not a possibly in-memory /tmp
     tmp_root.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -689,7 +755,7 @@ def run(cfg: Config, data: str | None) -> dict[str, Any]:
 
     sizes: dict[str, dict[str, Any]] = {}
     for label, folder, simulation in datasets:
-        sizes[label] = {"simulation": simulation, **_bench_one(cfg, folder, tmp_root, console, label)}
+        sizes[label] = {"simulation": simulation, **_bench_one(cfg, folder, tmp_root, console, label, nights)}
     ordered = list(sizes.values())
     linearity = round(ordered[-1]["seconds"] / ordered[0]["seconds"], 2) if len(ordered) > 1 else None
     results: dict[str, Any] = {
@@ -774,6 +840,16 @@ def _print_table(console: Console, r: dict[str, Any]) -> None:
             f"dbt's own work {s['incremental_dbt_own_seconds']:.2f} s "
             f"({100 * s['incremental_dbt_own_share_of_full']:.0f} % of the full build)"
         )
+        if s["after_nights"] is not None:
+            a = s["after_nights"]
+            builds = a["nightly_build_seconds"]
+            console.print(
+                f"{label}: that day after {a['nights']} night{'s' if a['nights'] > 1 else ''} "
+                f"instead of after a full rebuild: "
+                f"{a['incremental_seconds']:.2f} s (ratio {s['incremental_nights_ratio']}); "
+                f"the nightly builds {min(builds):.2f}-{max(builds):.2f} s, "
+                f"the warehouse {a['warehouse_mb'][0]:,.0f} -> {a['warehouse_mb'][-1]:,.0f} MB"
+            )
         if s["nightly_build"] is not None:
             n = s["nightly_build"]
             console.print(

@@ -72,6 +72,7 @@ def test_features_benchmark_on_tiny_data(tmp_path: Path, tiny_data: Path) -> Non
     env["RETENTION_PATHS__WAREHOUSE"] = str(tmp_path / "var" / "warehouse.duckdb")
     env["RETENTION_PATHS__BENCH_DIR"] = str(tmp_path / "var" / "bench")
     env["COLUMNS"] = "200"
+    env["RETENTION_BENCH_FEATURES_NIGHTS"] = "1"
     result = subprocess.run(
         [str(RETENTION), "bench", "features", "--data", str(tiny_data), "--out", str(out)],
         env=env,
@@ -125,6 +126,15 @@ def test_features_benchmark_on_tiny_data(tmp_path: Path, tiny_data: Path) -> Non
     assert s["incremental_dbt_own_share_of_full"] == pytest.approx(
         s["incremental_dbt_own_seconds"] / s["seconds"], rel=0.05, abs=0.01
     )
+    # The same day after a night (the full rebuild two days before the last, then one nightly build).
+    a = s["after_nights"]
+    assert a["nights"] == 1 and a["full_rebuild_date"] == days[-3] and a["incremental_date"] == days[-1]
+    assert len(a["nightly_build_seconds"]) == len(a["warehouse_mb"]) == 1
+    assert min(a["nightly_build_seconds"]) > 0 and min(a["warehouse_mb"]) > 0
+    assert s["incremental_nights_ratio"] == pytest.approx(
+        a["incremental_seconds"] / s["incremental_seconds"], rel=0.05, abs=0.01
+    )
+    assert "that day after 1 night instead of after a full rebuild" in result.stdout
     h = s["half_history"]
     assert h["days"] == (len(days) // 2) - 1 and h["incremental_date"] == days[(len(days) // 2) - 1]
     assert h["incremental_events"] == per_day[h["incremental_date"]]
@@ -151,3 +161,25 @@ def test_features_benchmark_on_tiny_data(tmp_path: Path, tiny_data: Path) -> Non
     # The temporary warehouses are gone; the configured warehouse was never touched.
     assert not list((tmp_path / "var").glob("bench-features-*"))
     assert not (tmp_path / "var" / "warehouse.duckdb").exists()
+
+
+@pytest.mark.parametrize("nights", ["two", "-1"])
+def test_features_benchmark_rejects_a_bad_number_of_nights(
+    tmp_path: Path, tiny_data: Path, nights: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+    env["RETENTION_PATHS__WAREHOUSE"] = str(tmp_path / "var" / "warehouse.duckdb")
+    env["RETENTION_BENCH_FEATURES_NIGHTS"] = nights
+    result = subprocess.run(
+        [str(RETENTION), "bench", "features", "--data", str(tiny_data), "--out", str(tmp_path / "f.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert f"RETENTION_BENCH_FEATURES_NIGHTS must be a whole number of nights, not '{nights}'" in (
+        result.stdout + result.stderr
+    )
+    assert not (tmp_path / "f.json").exists()
