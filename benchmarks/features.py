@@ -29,8 +29,8 @@ afterwards); every step runs in a child process, so the parent stays small:
    --full-refresh`` (every model and data test) at the same cutoff (``all_models_seconds``; off with
    ``RETENTION_BENCH_FEATURES_ALL_MODELS=0``, which also leaves out ``nightly_build``);
 5. incremental (timed): ingest the last partition (untimed, child, flushed), then ``dbt run --select
-   +user_features`` at run date = the last partition's date (incremental models process the new day
-   and their reprocess window), timed as in 2;
+   +user_features`` at run date = the last partition's date (incremental models rebuild the days the
+   load changed: the new day), timed as in 2;
 6. history (timed like 5): the same in a second warehouse holding only the first half of the days: ingest
    them but the last (untimed), full build, ingest the last of them, incremental build. The nightly run
    should cost what the new day costs, not what the history costs: ``incremental_history_ratio`` =

@@ -77,11 +77,18 @@ DDL = (
         user_id VARCHAR NOT NULL, attribute VARCHAR NOT NULL, value VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS raw.load_log (
         event_date DATE NOT NULL, source_file VARCHAR NOT NULL, file_sha256 VARCHAR NOT NULL,
-        rows BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL)""",
+        rows BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL, affected_from DATE)""",
+    # affected_from (the incremental dbt models read it: dbt_project/macros/loads.sql) came later.
+    "ALTER TABLE raw.load_log ADD COLUMN IF NOT EXISTS affected_from DATE",
     """CREATE TABLE IF NOT EXISTS raw.quarantine (
         event_date DATE NOT NULL, source_file VARCHAR NOT NULL, line BIGINT, reason VARCHAR NOT NULL,
         detail VARCHAR, record VARCHAR, quarantined_at TIMESTAMP NOT NULL)""",
 )
+
+
+# Per date being loaded, the UTC day of its earliest event in raw.events.
+EARLIEST_DAYS = """SELECT event_date, min(CAST(ts AS DATE)) AS earliest FROM raw.events
+    WHERE event_date IN (SELECT event_date FROM _in_load_dates) GROUP BY event_date"""
 
 
 @dataclass
@@ -429,10 +436,18 @@ def _write(con: duckdb.DuckDBPyConnection) -> None:
     try:
         for statement in DDL:
             con.execute(statement)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _replaced AS {EARLIEST_DAYS}")
         con.execute("DELETE FROM raw.events WHERE event_date IN (SELECT event_date FROM _in_load_dates)")
         con.execute(
             f"INSERT INTO raw.events SELECT {', '.join(EVENT_COLUMNS)}, event_date, _file AS source_file "
             "FROM _in_events"
+        )
+        # affected_from: the earliest UTC day of an event each loaded date wrote or replaced.
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _affected AS
+            SELECT d.event_date, least(d.event_date, r.earliest, n.earliest) AS affected_from
+            FROM _in_load_dates d LEFT JOIN _replaced r USING (event_date) LEFT JOIN ({EARLIEST_DAYS}) n
+                USING (event_date)"""
         )
         con.execute("DELETE FROM raw.quarantine WHERE event_date IN (SELECT event_date FROM _in_load_dates)")
         con.execute(
@@ -443,9 +458,10 @@ def _write(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("DELETE FROM raw.load_log WHERE event_date IN (SELECT event_date FROM _in_load_dates)")
         con.execute(
             """INSERT INTO raw.load_log
-            SELECT l.event_date, l.source_file, l.file_sha256, coalesce(c.n, 0), $loaded_at
+            SELECT l.event_date, l.source_file, l.file_sha256, coalesce(c.n, 0), $loaded_at, a.affected_from
             FROM _in_log l LEFT JOIN (SELECT event_date, _file, count(*) AS n FROM _in_events GROUP BY ALL) c
-                ON c.event_date = l.event_date AND c._file = l.source_file""",
+                ON c.event_date = l.event_date AND c._file = l.source_file
+            LEFT JOIN _affected a ON a.event_date = l.event_date""",
             {"loaded_at": loaded_at},
         )
         for table, columns in (

@@ -74,9 +74,10 @@ def dbt_vars(cfg: Config) -> dict[str, object]:
 
 
 def reprocess_days(cfg: Config) -> int:
-    """How many days before the cutoff an incremental build rebuilds: the run date and the
-    `quality.max_lateness_days` days before it, the oldest day a late event that ingest accepts can be of
-    (ts at or after its partition's day minus max_lateness_days)."""
+    """The recent days before the cutoff, which the sliding-window states leave out and every night reads
+    afresh: the run date and the `quality.max_lateness_days` days before it, the oldest day a late event
+    that ingest accepts can be of (ts at or after its partition's day minus max_lateness_days). The
+    day-incremental models rebuild only the days the loads changed (dbt_project/macros/loads.sql)."""
     return cfg.quality.max_lateness_days + 1
 
 

@@ -183,6 +183,46 @@ def test_day_by_day_incremental_builds_equal_a_full_refresh_and_reruns_change_no
     assert_same(snapshot(cfg, tables), incremental, "full refresh vs day-by-day incremental")
 
 
+def test_a_corrected_older_partition_is_rebuilt_by_the_next_night(
+    platform, tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Ingest reloads a partition whose file changed, whatever its age; the next nightly build rebuilds from
+    the earliest day the reload changed (macros/loads.sql) and equals a full refresh. A night with no late
+    event rebuilds its own day only."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    monkeypatch.setenv("RETENTION_PATHS__DATA_DIR", str(data))
+    cfg = load_config()
+    last = latest_event_date(data)
+    compiled = dbt_target_path(cfg) / "compiled/retention/models/intermediate/int_user_daily_activity.sql"
+
+    def rebuilt_from(day: dt.date) -> bool:
+        return f"ts >= cast(cast('{day}' as date) as timestamp)" in compiled.read_text()
+
+    for day in [last - dt.timedelta(days=k) for k in range(2, -1, -1)]:
+        pipeline.ingest(cfg, day)
+        pipeline.transform(cfg, day)
+    assert rebuilt_from(last)
+
+    old = last - dt.timedelta(days=10)  # settled long ago: in the sliding-window states and snapshots
+    [file] = (data / "events" / f"date={old}").glob("*.parquet")
+    with duckdb.connect() as con:  # the corrected file: 30 events fewer, one value changed
+        con.execute(
+            f"""copy (select * replace (case when row_number() over (order by event_id) = 1
+                                            then value + 1 else value end as value)
+                      from read_parquet('{file}', hive_partitioning = false)
+                      order by event_id offset 30) to '{tmp_path / "corrected.parquet"}' (format parquet)"""
+        )
+    shutil.move(tmp_path / "corrected.parquet", file)
+    assert pipeline.ingest(cfg, last)["dates_loaded"] == 2  # the corrected day and the run date
+    pipeline.transform(cfg, last)
+    assert rebuilt_from(old)
+    tables = {**INTERMEDIATE, **FEATURES}
+    nightly = snapshot(cfg, tables)
+    run_dbt(cfg, ["build", "--full-refresh"], last)
+    assert_same(snapshot(cfg, tables), nightly, "full refresh vs the night after a corrected partition")
+
+
 def test_user_sequences_are_recomputed_for_every_user_when_the_population_changes(
     platform, monkeypatch: pytest.MonkeyPatch
 ):

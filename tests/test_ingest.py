@@ -186,6 +186,37 @@ def test_a_changed_file_is_reloaded(tmp_path, warehouse):
         ]
 
 
+def test_the_load_log_says_from_which_day_each_load_changed_events(tmp_path, warehouse):
+    """affected_from: the earliest UTC day of an event a load wrote or replaced (the incremental dbt models
+    rebuild from it); a warehouse logged before the column existed gets it, unknown (NULL) for old loads."""
+    data = make_folder(tmp_path / "data", days=DAYS[:2])
+    with connect(warehouse) as con:  # a load_log of an older ingest, without affected_from
+        con.execute("CREATE SCHEMA raw")
+        con.execute(
+            "CREATE TABLE raw.load_log (event_date DATE NOT NULL, source_file VARCHAR NOT NULL, "
+            "file_sha256 VARCHAR NOT NULL, rows BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL)"
+        )
+        con.execute("INSERT INTO raw.load_log VALUES ('2026-05-01', 'old.csv', 'x', 1, '2026-05-02')")
+    ingest(warehouse, data, DAYS[1])
+    late = day_events(DAYS[0], n=1).assign(event_id="late-0")  # an event of day 0 in day 2's partition
+    write(pd.concat([day_events(DAYS[2]), late]), event_file(data, DAYS[2]))
+    ingest(warehouse, data, DAYS[2])
+    write(day_events(DAYS[2]), event_file(data, DAYS[2]))  # corrected: the late event is gone
+    ingest(warehouse, data, DAYS[2])
+
+    def logged() -> list[tuple]:
+        with connect(warehouse, read_only=True) as con:
+            return con.execute(
+                "SELECT event_date, affected_from FROM raw.load_log ORDER BY event_date, loaded_at"
+            ).fetchall()
+
+    old = dt.date(2026, 5, 1)
+    # day 2, first with its late event of day 0, then without it: both loads changed day 0's events
+    assert logged() == [(old, None), (DAYS[0], DAYS[0]), (DAYS[1], DAYS[1]), (DAYS[2], DAYS[0])]
+    ingest(warehouse, data, DAYS[2])  # the same file again: only its own day
+    assert logged()[-1] == (DAYS[2], DAYS[2])
+
+
 def test_run_date_bounds_what_is_loaded(tmp_path, warehouse):
     data = make_folder(tmp_path / "data")
     report = ingest(warehouse, data, DAYS[0])

@@ -5,7 +5,8 @@
   at the next day's cutoff ('advance') or at the same one ('same') recomputes those users only, drops the
   users who left the population, and moves every other row's cutoff_date on; at any other cutoff (the first
   build, a missed night, a backfill), with other parameters (sequence_length, active_days: the table's
-  comment records those it was built with) and with --full-refresh it recomputes every user ('rebuild').
+  comment records those it was built with), after a load that changed an older day (macros/loads.sql) and
+  with --full-refresh it recomputes every user ('rebuild').
 #}
 
 {% macro sequences_parameters() -%}
@@ -17,11 +18,11 @@
         {{ return("rebuild") }}
     {%- endif -%}
     {%- set built = run_query("select cast(max(cutoff_date) as varchar) from " ~ this).rows[0][0] -%}
-    {%- set comment = run_query(
-        "select comment from duckdb_tables() where database_name = '" ~ this.database ~ "' and schema_name = '"
-        ~ this.schema ~ "' and table_name = '" ~ this.identifier ~ "'"
-    ).rows[0][0] -%}
-    {%- if comment != sequences_parameters() -%}
+    {%- set record = build_record() -%}  {#- macros/loads.sql #}
+    {%- for pair in sequences_parameters().split() if record.get(pair.split("=")[0]) != pair.split("=")[1] -%}
+        {{ return("rebuild") }}
+    {%- endfor -%}
+    {%- if changed_settled_days() -%}  {#- macros/window_state.sql #}
         {{ return("rebuild") }}
     {%- endif -%}
     {{ return(mode_since(built)) }}  {#- macros/window_state.sql #}
@@ -48,7 +49,8 @@
     {%- endif -%}
 {%- endmacro %}
 
-{# The post-hook: record the parameters of the rows (sequences_mode rebuilds when they change). #}
+{# The post-hook: record the parameters of the rows (sequences_mode rebuilds when they change) and the
+   loads seen (macros/loads.sql). #}
 {% macro sequences_record() -%}
-    comment on table {{ this }} is '{{ sequences_parameters() }}'
+    {{ record_build(sequences_parameters()) }}
 {%- endmacro %}

@@ -11,7 +11,8 @@
   Each state table records the cutoff it is for (cutoff_date, on the rows written then; the table's state is
   its latest) and settled_days. A build at the next day's cutoff advances the state; at the same cutoff it
   changes nothing; at any other cutoff (the first build, a missed night, a backfill, changed
-  reprocess_days), and with --full-refresh, it rebuilds it from the per-day tables.
+  reprocess_days), after a load that changed a settled day (macros/loads.sql), and with --full-refresh, it
+  rebuilds it from the per-day tables.
 #}
 
 {% macro settled_days() %}{{ return(var("reprocess_days") | int) }}{% endmacro %}
@@ -30,10 +31,18 @@
     {%- set row = run_query(
         "select cast(max(cutoff_date) as varchar), min(settled_days), max(settled_days) from " ~ this
     ).rows[0] -%}
-    {%- if row[1] != settled_days() or row[2] != settled_days() -%}
+    {%- if row[1] != settled_days() or row[2] != settled_days() or changed_settled_days() -%}
         {{ return("rebuild") }}
     {%- endif -%}
     {{ return(mode_since(row[0])) }}
+{% endmacro %}
+
+{# True if a load since this table's build changed a settled day (a corrected older partition, a day
+   delivered late): the state holds the old rows' part of the sums (macros/loads.sql). #}
+{% macro changed_settled_days() %}
+    {%- set boundary = modules.datetime.date.fromisoformat(cutoff_date())
+                       - modules.datetime.timedelta(days=settled_days()) -%}
+    {{ return(changed_before(boundary.isoformat())) }}
 {% endmacro %}
 
 {# 'same' at the cutoff a table was built for (`built`, 'YYYY-MM-DD'), 'advance' at the next day's, else

@@ -3,7 +3,7 @@
 -- before the window [c - 30 days, c)" = first_date >= c - 30 days.
 --
 -- Incremental by day like the per-day tables (macros/incremental.sql): the pre-hook drops the pairs first
--- seen on a reprocessed day, then the pairs of the reprocessed days that are not already known are added
+-- seen on a rebuilt day, then the pairs of the rebuilt days that are not already known are added
 -- with their first day there. A pair kept from before the start has no earlier day to find, so the table
 -- equals a full refresh.
 {{ config(
