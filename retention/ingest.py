@@ -431,11 +431,15 @@ def _split_quarantine(con: duckdb.DuckDBPyConnection) -> None:
 
 def _write(con: duckdb.DuckDBPyConnection) -> None:
     """Replace the loaded dates, items, users and their load_log entries in one transaction."""
-    loaded_at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     con.execute("BEGIN TRANSACTION")
     try:
         for statement in DDL:
             con.execute(statement)
+        # Later than every load logged, whatever this machine's clock says: the incremental dbt models
+        # rebuild what the loads after the newest loaded_at they have seen changed (macros/loads.sql).
+        [(latest,)] = con.execute("SELECT max(loaded_at) FROM raw.load_log").fetchall()
+        loaded_at = now if latest is None else max(now, latest + datetime.timedelta(microseconds=1))
         con.execute(f"CREATE OR REPLACE TEMP TABLE _replaced AS {EARLIEST_DAYS}")
         con.execute("DELETE FROM raw.events WHERE event_date IN (SELECT event_date FROM _in_load_dates)")
         con.execute(

@@ -217,6 +217,21 @@ def test_the_load_log_says_from_which_day_each_load_changed_events(tmp_path, war
     assert logged()[-1] == (DAYS[2], DAYS[2])
 
 
+def test_loaded_at_never_goes_back_whatever_the_clock(tmp_path, warehouse):
+    """A load logged by a machine whose clock ran ahead: the next load is still logged after it."""
+    data = make_folder(tmp_path / "data")
+    ingest(warehouse, data, DAYS[1])
+    ahead = dt.datetime(2099, 1, 1)
+    with connect(warehouse) as con:
+        con.execute("UPDATE raw.load_log SET loaded_at = ? WHERE event_date = ?", [ahead, DAYS[1]])
+    ingest(warehouse, data, DAYS[2])
+    with connect(warehouse, read_only=True) as con:
+        [(loaded_at,)] = con.execute(
+            "SELECT loaded_at FROM raw.load_log WHERE event_date = ?", [DAYS[2]]
+        ).fetchall()
+    assert loaded_at == ahead + dt.timedelta(microseconds=1)
+
+
 def test_run_date_bounds_what_is_loaded(tmp_path, warehouse):
     data = make_folder(tmp_path / "data")
     report = ingest(warehouse, data, DAYS[0])
