@@ -222,6 +222,18 @@ def test_a_corrected_older_partition_is_rebuilt_by_the_next_night(
     run_dbt(cfg, ["build", "--full-refresh"], last)
     assert_same(snapshot(cfg, tables), nightly, "full refresh vs the night after a corrected partition")
 
+    # A warehouse from before the loads were recorded (no table records, no affected_from): the next
+    # build rebuilds every incremental model from its first day, once.
+    with duckdb.connect(str(cfg.paths.warehouse)) as con:
+        for (name,) in con.execute("select schema_name || '.' || table_name from duckdb_tables() "
+                                   "where comment is not null").fetchall():  # fmt: skip
+            con.execute(f"comment on table {name} is null")
+        con.execute("update raw.load_log set affected_from = null")
+    pipeline.ingest(cfg, last)
+    pipeline.transform(cfg, last)
+    assert rebuilt_from(dt.date(1, 1, 1))
+    assert_same(snapshot(cfg, tables), nightly, "the first night after the upgrade")
+
 
 def test_user_sequences_are_recomputed_for_every_user_when_the_population_changes(
     platform, monkeypatch: pytest.MonkeyPatch
