@@ -199,10 +199,15 @@ def test_a_corrected_older_partition_is_rebuilt_by_the_next_night(
     def rebuilt_from(day: dt.date) -> bool:
         return f"ts >= cast(cast('{day}' as date) as timestamp)" in compiled.read_text()
 
+    def snapshots_computed() -> int:
+        text = (compiled.parents[1] / "features" / "training_snapshots.sql").read_text()
+        return len(set(re.findall(r"\) as snapshot_\d+", text)))
+
     for day in [last - dt.timedelta(days=k) for k in range(2, -1, -1)]:
         pipeline.ingest(cfg, day)
         pipeline.transform(cfg, day)
     assert rebuilt_from(last)
+    every_night = snapshots_computed()  # the wanted dates without rows (before the data began)
 
     old = last - dt.timedelta(days=10)  # settled long ago: in the sliding-window states and snapshots
     [file] = (data / "events" / f"date={old}").glob("*.parquet")
@@ -217,6 +222,8 @@ def test_a_corrected_older_partition_is_rebuilt_by_the_next_night(
     assert pipeline.ingest(cfg, last)["dates_loaded"] == 2  # the corrected day and the run date
     pipeline.transform(cfg, last)
     assert rebuilt_from(old)
+    # and the training snapshots whose label window holds the corrected day, not all 12 (snapshot_count)
+    assert every_night < snapshots_computed() < 12
     tables = {**INTERMEDIATE, **FEATURES}
     nightly = snapshot(cfg, tables)
     run_dbt(cfg, ["build", "--full-refresh"], last)
